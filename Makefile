@@ -1,0 +1,49 @@
+# Two commands set up everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+# MovieLens 100K: the GroupLens archive or its extracted folder. Empty means
+# tensorflow-datasets downloads it (needs the network).
+DATA ?= $(EDGERANK_DATA)
+# Tests always run on the real archive; beside the checkout is where CI keeps it.
+TEST_DATA ?= $(or $(DATA),$(wildcard ../shared/datasets/ml-100k.zip))
+ARTIFACTS ?= artifacts
+PIP_QUIET ?= -q
+
+VENV := .venv
+LITERT_VENV := .venv-litert
+TFLITE_VENV := .venv-tflite
+
+.PHONY: demo test install clean
+
+install: $(VENV)/.installed
+
+# Trainer environment: TensorFlow, TFRS, ScaNN, tfds, LiteRT, pytest.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_QUIET) --upgrade pip
+	$(VENV)/bin/pip install $(PIP_QUIET) -e '.[train,edge,dev]'
+	touch $@
+
+# Edge environment on LiteRT: numpy 2 and ai-edge-litert, no TensorFlow.
+$(LITERT_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(LITERT_VENV)
+	$(LITERT_VENV)/bin/pip install $(PIP_QUIET) -e '.[edge,dev]'
+	touch $@
+
+# Edge environment on the deprecated tflite-runtime 2.14, which needs numpy<2.
+$(TFLITE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TFLITE_VENV)
+	$(TFLITE_VENV)/bin/pip install $(PIP_QUIET) 'numpy<2' 'tflite-runtime==2.14.0' 'pytest>=8'
+	$(TFLITE_VENV)/bin/pip install $(PIP_QUIET) --no-deps -e .
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/edgerank demo --output-dir $(ARTIFACTS) $(if $(DATA),--data $(DATA))
+
+test: $(VENV)/.installed $(LITERT_VENV)/.installed $(TFLITE_VENV)/.installed
+	@test -n "$(TEST_DATA)" || { echo "make test needs MovieLens 100K: make test DATA=path/to/ml-100k.zip" >&2; exit 2; }
+	EDGERANK_DATA=$(abspath $(TEST_DATA)) $(VENV)/bin/python -m pytest tests/unit tests/integration
+	EDGERANK_EXPECT_BACKEND=ai_edge_litert $(LITERT_VENV)/bin/python -m pytest tests/edge
+	EDGERANK_EXPECT_BACKEND=tflite_runtime $(TFLITE_VENV)/bin/python -m pytest tests/edge
+
+clean:
+	rm -rf $(VENV) $(LITERT_VENV) $(TFLITE_VENV) build

@@ -1,0 +1,33 @@
+"""Typed configuration of ``edgerank bench`` (one CLI flag per field)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class BenchConfig:
+    """What to measure and how.
+
+    Attributes:
+        saved_model: The ranker SavedModel folder.
+        model: The converted ``.tflite`` ranker.
+        data: ``.npz`` test split (``user_id``, ``movie_title``) to draw the
+            user and candidates from.
+        output: Where the JSON results go.
+        candidates: Candidates scored per request.
+        threads: TensorFlow intra-/inter-op threads and interpreter threads.
+        warmup: Untimed calls before measuring.
+        repeats: Timed calls per contender.
+        seed: Picks the candidates.
+    """
+
+    saved_model: str = "artifacts/ranking"
+    model: str = "artifacts/edge/ranker.tflite"
+    data: str = "artifacts/data/test.npz"
+    output: str = "artifacts/bench/latency.json"
+    candidates: int = 100
+    threads: int = 1
+    warmup: int = 50
+    repeats: int = 1000
+    seed: int = 42

@@ -1,0 +1,149 @@
+"""Convert the ranker's ``score`` signature to TFLite and validate the result.
+
+The converted model keeps the string lookups, so it takes raw ``user_id`` and
+``movie_title`` strings; only built-in TFLite ops are allowed (no Flex), so
+any TFLite interpreter runs it. Before the file is renamed into place, every
+validation pair is scored by the SavedModel's ``serving_default`` signature
+(the model's meaning) and by the converted model through ``edge_runtime``
+(what the device runs, one user against their titles); if any score differs
+by more than the tolerance the file is refused and the previous one stays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from converters.config import ConvertConfig
+from edge_runtime import EdgeRanker, atomic
+from edge_runtime.errors import EdgeRankError
+
+log = logging.getLogger(__name__)
+
+#: SavedModel signature converted for the device (one user, N titles).
+SCORE_SIGNATURE = "score"
+_BATCH = 4096
+
+
+class ConversionError(EdgeRankError):
+    """The input is unusable or the converted model disagrees with the SavedModel."""
+
+
+@dataclass(frozen=True)
+class ConversionReport:
+    """What conversion wrote and how closely it matches the SavedModel.
+
+    Attributes:
+        output: Path of the ``.tflite`` file.
+        size_bytes: Its size.
+        validated_pairs: (user, title) pairs scored by both models.
+        max_abs_diff: Largest absolute score difference over those pairs.
+        tolerance: The accepted maximum.
+        backend: The edge interpreter that scored the converted model.
+    """
+
+    output: str
+    size_bytes: int
+    validated_pairs: int
+    max_abs_diff: float
+    tolerance: float
+    backend: str
+
+
+def load_validation_data(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Reads ``user_id`` and ``movie_title`` from a ``.npz`` file.
+
+    Raises:
+        ConversionError: The file is missing, unreadable, or lacks a column.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as columns:
+            users, titles = columns["user_id"].astype(np.str_), columns["movie_title"].astype(np.str_)
+    except (OSError, ValueError, KeyError) as error:
+        raise ConversionError(
+            f"validation data {path} is unusable ({error}); it must be an .npz with "
+            "user_id and movie_title columns, as `edgerank train` writes to data/test.npz"
+        ) from error
+    if users.shape != titles.shape or users.ndim != 1 or len(users) == 0:
+        raise ConversionError(f"validation data {path}: user_id and movie_title must be equal, non-empty 1-D columns")
+    return users, titles
+
+
+def saved_model_scores(saved_model: tf.types.experimental.GenericFunction, users: np.ndarray,
+                       titles: np.ndarray) -> np.ndarray:
+    """Scores (user, title) pairs with the SavedModel's ``serving_default`` signature."""
+    return np.concatenate(
+        [
+            saved_model(user_id=tf.constant(users[i : i + _BATCH]),
+                        movie_title=tf.constant(titles[i : i + _BATCH]))["rating"].numpy()
+            for i in range(0, len(users), _BATCH)
+        ]
+    )
+
+
+def edge_scores(ranker: EdgeRanker, users: np.ndarray, titles: np.ndarray) -> np.ndarray:
+    """Scores (user, title) pairs on the edge runtime, one call per user."""
+    scores = np.empty(len(users), dtype=np.float32)
+    order = np.argsort(users, kind="stable")
+    boundaries = np.flatnonzero(users[order][1:] != users[order][:-1]) + 1
+    for rows in np.split(order, boundaries):
+        scores[rows] = ranker.score(str(users[rows[0]]), titles[rows].tolist())
+    return scores
+
+
+def convert_ranker(config: ConvertConfig) -> ConversionReport:
+    """Converts the ranker SavedModel's ``score`` signature to a validated ``.tflite``.
+
+    Args:
+        config: SavedModel folder, output file, validation data, tolerance.
+
+    Returns:
+        The report of the written model, also written beside it as JSON
+        (``ranker.tflite`` -> ``ranker.json``).
+
+    Raises:
+        ConversionError: Missing or malformed inputs, or a converted model whose
+            scores differ from the SavedModel's by more than the tolerance (no
+            file is written then).
+    """
+    saved_model_dir = Path(config.saved_model)
+    if not (saved_model_dir / "saved_model.pb").is_file():
+        raise ConversionError(f"{saved_model_dir} is not a SavedModel (no saved_model.pb); run `edgerank train` first")
+    users, titles = load_validation_data(config.validation_data)
+    loaded = tf.saved_model.load(str(saved_model_dir))
+    if SCORE_SIGNATURE not in loaded.signatures:
+        raise ConversionError(f"{saved_model_dir} has no {SCORE_SIGNATURE!r} signature: it is not an EdgeRank ranker")
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[SCORE_SIGNATURE])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    model_bytes = converter.convert()
+
+    reference = saved_model_scores(loaded.signatures["serving_default"], users, titles)
+    with atomic.file(config.output) as tmp:
+        tmp.write_bytes(model_bytes)
+        ranker = EdgeRanker(tmp)
+        converted = edge_scores(ranker, users, titles)
+        max_diff = float(np.max(np.abs(converted - reference)))
+        log.info("Converted model vs SavedModel on %d pairs: max |diff| %.2e (tolerance %.0e, %s)",
+                 len(users), max_diff, config.tolerance, ranker.backend.name)
+        if not max_diff <= config.tolerance:
+            raise ConversionError(
+                f"converted model differs from the SavedModel by {max_diff:.3g} > {config.tolerance:g} "
+                f"on the validation data; {config.output} was not written"
+            )
+    report = ConversionReport(
+        output=str(config.output),
+        size_bytes=len(model_bytes),
+        validated_pairs=len(users),
+        max_abs_diff=max_diff,
+        tolerance=config.tolerance,
+        backend=f"{ranker.backend.name} {ranker.backend.version}",
+    )
+    atomic.write_json(Path(config.output).with_suffix(".json"), dataclasses.asdict(report))
+    return report

@@ -1,0 +1,93 @@
+"""The CLI: one flag per config field, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.config import BenchConfig
+from converters.config import ConvertConfig
+from edge_runtime import cli
+from trainer.config import TrainConfig
+
+
+def _flags(command: str) -> set[str]:
+    parser = cli.build_parser()
+    subparser = parser._subparsers._group_actions[0].choices[command]  # argparse keeps them here
+    return {option for action in subparser._actions for option in action.option_strings} - {"-h", "--help"}
+
+
+def _field_flags(cls: type, prefix: str = "") -> set[str]:
+    flags = set()
+    for field in dataclasses.fields(cls):
+        default = getattr(cls(), field.name)
+        if dataclasses.is_dataclass(default):
+            flags |= _field_flags(type(default), f"{prefix}{field.name}-")
+        else:
+            flag = f"--{prefix}{field.name}".replace("_", "-")
+            flags |= {flag, flag.replace("--", "--no-", 1)} if isinstance(default, bool) else {flag}
+    return flags
+
+
+@pytest.mark.parametrize(
+    "command, config", [("train", TrainConfig), ("demo", TrainConfig), ("convert", ConvertConfig), ("bench", BenchConfig)]
+)
+def test_every_flag_is_one_config_field(command: str, config: type) -> None:
+    assert _flags(command) == _field_flags(config)
+
+
+def test_defaults_are_the_dataclass_defaults() -> None:
+    args = cli.build_parser().parse_args(["train"])
+    assert cli.config_from_args(TrainConfig, args) == TrainConfig()
+
+
+def test_flags_reach_nested_fields() -> None:
+    args = cli.build_parser().parse_args(
+        ["train", "--data", "x.zip", "--ranking-epochs", "5", "--ranking-hidden-units", "128", "32",
+         "--retrieval-metrics-during-training", "--split-seed", "7"]
+    )
+    config = cli.config_from_args(TrainConfig, args)
+    assert config.data == "x.zip"
+    assert config.ranking.epochs == 5
+    assert config.ranking.hidden_units == (128, 32)
+    assert config.retrieval.metrics_during_training is True
+    assert config.split.seed == 7
+    assert config.retrieval.epochs == TrainConfig().retrieval.epochs
+
+
+def _edgerank(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge_runtime.cli", *args], capture_output=True, text=True)
+
+
+def test_score_with_a_missing_model_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = _edgerank("score", "--model", str(tmp_path / "missing.tflite"), "--user", "1", "A")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"edgerank score: model file not found: {tmp_path / 'missing.tflite'}"
+
+
+def test_train_with_a_missing_archive_exits_2(tmp_path: Path) -> None:
+    result = _edgerank("train", "--data", str(tmp_path / "nowhere.zip"), "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "MovieLens data not found" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_lists_the_subcommands() -> None:
+    result = _edgerank("--help")
+    assert result.returncode == 0
+    for command in ("train", "convert", "score", "bench", "demo"):
+        assert command in result.stdout
+
+
+def test_score_prints_json(tmp_path: Path, converted_model: Path) -> None:
+    result = _edgerank("score", "--model", str(converted_model), "--user", "1", "--k", "2",
+                       "Synthetic Movie 1 (1951)", "Synthetic Movie 2 (1952)", "Synthetic Movie 3 (1953)")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    scores = [candidate["score"] for candidate in payload["candidates"]]
+    assert payload["user_id"] == "1" and len(scores) == 2 and scores == sorted(scores, reverse=True)

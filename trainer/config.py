@@ -1,0 +1,75 @@
+"""Typed training configuration; defaults are the TFRS tutorials' values.
+
+Every field is one CLI flag of ``edgerank train`` (see ``edge_runtime.cli``):
+top-level fields keep their name (``--data``), nested ones take their
+section's name as a prefix (``--ranking-epochs``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SplitConfig:
+    """The tutorials' split: one seeded shuffle, then the first 80% train."""
+
+    seed: int = 42
+    shuffle_buffer: int = 100_000
+    train_size: int = 80_000
+    test_size: int = 20_000
+
+
+@dataclass
+class RankingConfig:
+    """The ranking tutorial: embeddings into Dense 256-64-1, MSE loss."""
+
+    embedding_dim: int = 32
+    hidden_units: tuple[int, ...] = (256, 64)
+    learning_rate: float = 0.1
+    batch_size: int = 8192
+    eval_batch_size: int = 4096
+    epochs: int = 3
+
+
+@dataclass
+class RetrievalConfig:
+    """The retrieval tutorial: two 32-d towers, in-batch softmax, FactorizedTopK."""
+
+    embedding_dim: int = 32
+    learning_rate: float = 0.1
+    batch_size: int = 8192
+    eval_batch_size: int = 4096
+    epochs: int = 3
+    # Titles the exported index returns per query.
+    index_k: int = 10
+    # ScaNN partitioning; 0 derives it from the corpus size N: about sqrt(N)
+    # leaves, half of them searched. Asymmetric hashing scores the searched
+    # leaves, then the best `scann_reorder` are rescored exactly (without it,
+    # recall@10 against brute force was 0.69 on MovieLens; with it, 0.996).
+    scann_leaves: int = 0
+    scann_leaves_to_search: int = 0
+    scann_reorder: int = 100
+    # FactorizedTopK during `fit` costs most of the training time and does not
+    # change the weights; the test split is always evaluated with it.
+    metrics_during_training: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``edgerank train`` needs.
+
+    Attributes:
+        data: MovieLens 100K archive (``ml-100k.zip``) or its extracted folder;
+            ``None`` reads ``$EDGERANK_DATA``, else downloads through
+            tensorflow-datasets.
+        output_dir: Where the artifacts go (layout in the README).
+        seed: Seeds Python, NumPy and TensorFlow before each model is built.
+    """
+
+    data: str | None = None
+    output_dir: str = "artifacts"
+    seed: int = 42
+    split: SplitConfig = field(default_factory=SplitConfig)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)

@@ -1,0 +1,241 @@
+"""MovieLens 100K: loading, the tutorials' seed-42 split, and vocabularies.
+
+Ratings come from the GroupLens archive (``ml-100k.zip``) or its extracted
+folder, or, with no path, from tensorflow-datasets (``movielens/100k-ratings``
+and ``movielens/100k-movies``). Either way the columns carry the
+tensorflow-datasets feature names and the records come in tensorflow-datasets'
+order, so the tutorials' ``shuffle(100_000, seed=42)`` split selects exactly
+the same 80,000 training and 20,000 test ratings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime import atomic
+from edge_runtime.errors import EdgeRankError
+from trainer.config import SplitConfig
+
+#: Environment variable naming the archive when ``--data`` is not given.
+DATA_ENV = "EDGERANK_DATA"
+
+#: Columns every loader returns (a subset of tensorflow-datasets' features).
+RATING_COLUMNS = (
+    "user_id",
+    "movie_id",
+    "movie_title",
+    "user_rating",
+    "timestamp",
+    "raw_user_age",
+    "user_gender",
+    "user_occupation_text",
+    "user_zip_code",
+)
+
+Columns = dict[str, np.ndarray]
+
+
+class DataError(EdgeRankError):
+    """MovieLens could not be found or read; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class MovieLens:
+    """MovieLens 100K in memory.
+
+    Attributes:
+        ratings: One array per column in ``RATING_COLUMNS``, 100,000 rows.
+        movie_titles: Every catalogue title (``u.item``), rated or not.
+    """
+
+    ratings: Columns
+    movie_titles: np.ndarray
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        """Sorted unique user ids: the user vocabulary."""
+        return np.unique(self.ratings["user_id"])
+
+    @property
+    def unique_movie_titles(self) -> np.ndarray:
+        """Sorted unique catalogue titles: the movie vocabulary."""
+        return np.unique(self.movie_titles)
+
+
+def load_movielens(path: str | os.PathLike[str] | None = None) -> MovieLens:
+    """Loads MovieLens 100K.
+
+    Args:
+        path: ``ml-100k.zip`` or a folder holding ``u.data``, ``u.item`` and
+            ``u.user`` (directly or in ``ml-100k/``). ``None`` reads
+            ``$EDGERANK_DATA``; if that is unset too, tensorflow-datasets
+            downloads the data.
+
+    Returns:
+        The ratings and the movie catalogue.
+
+    Raises:
+        DataError: The path is not MovieLens 100K, or no path was given and
+            tensorflow-datasets cannot get the data (no network).
+    """
+    path = path or os.environ.get(DATA_ENV) or None
+    if path is None:
+        return _load_from_tfds()
+    return _load_from_files(Path(path))
+
+
+def split_ratings(ratings: Columns, config: SplitConfig) -> tuple[Columns, Columns]:
+    """Splits ratings exactly as the TFRS tutorials do.
+
+    ``tf.random.set_seed(seed)``, ``shuffle(shuffle_buffer, seed=seed,
+    reshuffle_each_iteration=False)``, then the first ``train_size`` records
+    train and the next ``test_size`` test. The shuffle's permutation depends
+    only on the seeds and the record count, so it is drawn once over indices.
+
+    Returns:
+        ``(train, test)`` columns.
+
+    Raises:
+        DataError: There are fewer ratings than ``train_size + test_size``.
+    """
+    import tensorflow as tf
+
+    count = len(ratings["user_id"])
+    if config.train_size + config.test_size > count:
+        raise DataError(
+            f"the split needs {config.train_size} + {config.test_size} ratings, "
+            f"the data has {count}"
+        )
+    tf.random.set_seed(config.seed)
+    shuffled = tf.data.Dataset.range(count).shuffle(
+        config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=False
+    )
+    order = shuffled.batch(count).get_single_element().numpy()
+    train = order[: config.train_size]
+    test = order[config.train_size : config.train_size + config.test_size]
+    return _rows(ratings, train), _rows(ratings, test)
+
+
+def save_columns(path: str | os.PathLike[str], columns: Columns) -> None:
+    """Writes columns to ``.npz`` (no pickled objects), for the next stages."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **columns)
+    atomic.write_bytes(path, buffer.getvalue())
+
+
+def _rows(columns: Columns, indices: np.ndarray) -> Columns:
+    return {name: values[indices] for name, values in columns.items()}
+
+
+def _tfds_order(count: int, split: str = "train") -> np.ndarray:
+    """Record order of a prepared tensorflow-datasets split of ``count`` examples.
+
+    tensorflow-datasets writes examples sorted by the MD5 of the split name
+    followed by the example key; the MovieLens builders key rows by line number.
+    """
+    salted = hashlib.md5(split.encode())
+
+    def key_hash(row: int) -> int:
+        digest = salted.copy()
+        digest.update(str(row).encode())
+        return int(digest.hexdigest(), 16)
+
+    return np.array(sorted(range(count), key=key_hash), dtype=np.int64)
+
+
+def _load_from_files(path: Path) -> MovieLens:
+    if not path.exists():
+        raise DataError(f"MovieLens data not found at {path}")
+    files = _read_member_files(path, ("u.data", "u.item", "u.user"))
+    movies = _parse_lines(files["u.item"], "u.item", "|", min_fields=5)
+    users = _parse_lines(files["u.user"], "u.user", "|", min_fields=5)
+    ratings = _parse_lines(files["u.data"], "u.data", "\t", min_fields=4)
+
+    title_of = {row[0]: row[1] for row in movies}
+    user_of = {row[0]: row[1:5] for row in users}
+    columns: dict[str, list] = {name: [] for name in RATING_COLUMNS}
+    for line_number, (user_id, movie_id, rating, timestamp, *_) in enumerate(ratings, 1):
+        if movie_id not in title_of or user_id not in user_of:
+            raise DataError(f"u.data line {line_number}: unknown user {user_id!r} or movie {movie_id!r}")
+        age, gender, occupation, zip_code = user_of[user_id]
+        try:
+            values = (float(rating), int(timestamp), float(age))
+        except ValueError as error:
+            raise DataError(f"u.data line {line_number}: {error}") from error
+        for name, value in zip(
+            RATING_COLUMNS,
+            (user_id, movie_id, title_of[movie_id], values[0], values[1], values[2],
+             gender == "M", occupation, zip_code),
+        ):
+            columns[name].append(value)
+
+    dtypes = {"user_rating": np.float32, "timestamp": np.int64, "raw_user_age": np.float32,
+              "user_gender": np.bool_}
+    table = {name: np.array(values, dtype=dtypes.get(name, np.str_)) for name, values in columns.items()}
+    table = _rows(table, _tfds_order(len(table["user_id"])))
+    return MovieLens(ratings=table, movie_titles=np.array([row[1] for row in movies], dtype=np.str_))
+
+
+def _read_member_files(path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
+    """Reads ``names`` from a zip archive or folder, at its root or one level down."""
+    if path.is_dir():
+        for folder in (path, path / "ml-100k"):
+            if all((folder / name).is_file() for name in names):
+                return {name: (folder / name).read_bytes() for name in names}
+        raise DataError(f"{path} is not MovieLens 100K: it lacks {', '.join(names)}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {Path(member).name: member for member in archive.namelist()
+                       if Path(member).parent.name in ("", "ml-100k")}
+            missing = [name for name in names if name not in members]
+            if missing:
+                raise DataError(f"{path} is not MovieLens 100K: it lacks {', '.join(missing)}")
+            return {name: archive.read(members[name]) for name in names}
+    except zipfile.BadZipFile as error:
+        raise DataError(f"{path} is neither a folder nor a zip archive: {error}") from error
+
+
+def _parse_lines(data: bytes, name: str, separator: str, min_fields: int) -> list[list[str]]:
+    # GroupLens wrote MovieLens 100K in ISO-8859-1, as tensorflow-datasets reads it.
+    rows = []
+    for line_number, line in enumerate(data.decode("iso-8859-1").splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.strip().split(separator)
+        if len(fields) < min_fields:
+            raise DataError(f"{name} line {line_number}: expected {min_fields} fields, got {line!r}")
+        rows.append(fields)
+    return rows
+
+
+def _decode(values: np.ndarray) -> np.ndarray:
+    """tensorflow-datasets yields strings as UTF-8 bytes; other dtypes pass through."""
+    if values.dtype.kind in "OS":
+        return np.char.decode(values.astype(np.bytes_), "utf-8")
+    return values
+
+
+def _load_from_tfds() -> MovieLens:
+    import tensorflow_datasets as tfds
+
+    try:
+        ratings = tfds.load("movielens/100k-ratings", split="train", batch_size=-1)
+        movies = tfds.load("movielens/100k-movies", split="train", batch_size=-1)
+    except Exception as error:  # tfds raises many types when offline
+        raise DataError(
+            "MovieLens 100K is not available: tensorflow-datasets could not download it "
+            f"({type(error).__name__}). Point at the GroupLens archive instead: "
+            f"--data path/to/ml-100k.zip, or set {DATA_ENV}."
+        ) from error
+    table = {}
+    for name in RATING_COLUMNS:
+        table[name] = _decode(tfds.as_numpy(ratings[name]))
+    titles = _decode(tfds.as_numpy(movies["movie_title"]))
+    return MovieLens(ratings=table, movie_titles=titles)

@@ -1,0 +1,160 @@
+"""The ranking tutorial's model: predict a user's rating of a movie.
+
+User and movie embeddings (string lookups inside the model) are concatenated
+and fed to a stack of dense layers ending in one rating. Exported as a
+SavedModel with two signatures:
+
+* ``serving_default``: ``user_id`` [B], ``movie_title`` [B] -> ``rating`` [B];
+  one rating per (user, title) pair, the model's meaning.
+* ``score``: ``user_id`` [1], ``movie_title`` [N] -> ``rating`` [N]; one user
+  against N candidates, the signature the edge converter turns into TFLite.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from trainer.config import RankingConfig
+
+SCORE_SIGNATURE = "score"
+
+
+class RankingModel(tfrs.models.Model):
+    """Embeddings into a dense stack, trained with MSE (the ranking tutorial).
+
+    Args:
+        user_ids: User vocabulary.
+        movie_titles: Movie vocabulary.
+        config: Layer sizes.
+
+    Input features: ``user_id`` and ``movie_title`` strings of shape [B] (and
+    ``user_rating`` when computing the loss). Output: ratings of shape [B, 1].
+    """
+
+    def __init__(self, user_ids: np.ndarray, movie_titles: np.ndarray, config: RankingConfig) -> None:
+        super().__init__()
+        self.user_embeddings = _embedding_tower(user_ids, config.embedding_dim)
+        self.movie_embeddings = _embedding_tower(movie_titles, config.embedding_dim)
+        self.ratings = tf.keras.Sequential(
+            [tf.keras.layers.Dense(units, activation="relu") for units in config.hidden_units]
+            + [tf.keras.layers.Dense(1)]
+        )
+        self.task = tfrs.tasks.Ranking(
+            loss=tf.keras.losses.MeanSquaredError(),
+            metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")],
+        )
+
+    def call(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        user = self.user_embeddings(features["user_id"])
+        movie = self.movie_embeddings(features["movie_title"])
+        return self.ratings(tf.concat([user, movie], axis=1))
+
+    def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        predictions = self(features)
+        return self.task(labels=features["user_rating"], predictions=predictions)
+
+    def score(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> tf.Tensor:
+        """Ratings of N titles for one user: [1] and [N] strings -> [N].
+
+        The user is looked up once and broadcast to every candidate, which
+        gives the same numbers as ``call`` on the N (user, title) pairs.
+        """
+        movie = self.movie_embeddings(movie_title)
+        user = tf.broadcast_to(self.user_embeddings(user_id), tf.shape(movie))
+        return tf.squeeze(self.ratings(tf.concat([user, movie], axis=1)), axis=-1)
+
+
+def _embedding_tower(vocabulary: np.ndarray, dim: int) -> tf.keras.Model:
+    # One OOV bucket (index 0) and no mask: unknown strings share one embedding,
+    # and the lookup converts to TFLite's built-in hashtable ops.
+    return tf.keras.Sequential(
+        [
+            tf.keras.layers.StringLookup(vocabulary=vocabulary, mask_token=None),
+            tf.keras.layers.Embedding(len(vocabulary) + 1, dim),
+        ]
+    )
+
+
+def train_ranking(
+    train: tf.data.Dataset,
+    test: tf.data.Dataset,
+    user_ids: np.ndarray,
+    movie_titles: np.ndarray,
+    config: RankingConfig,
+    seed: int,
+    verbose: int = 1,
+) -> tuple[RankingModel, dict[str, float]]:
+    """Trains the ranker and evaluates it on the test split.
+
+    Args:
+        train, test: Unbatched datasets of ``user_id``, ``movie_title`` and
+            ``user_rating``.
+        user_ids, movie_titles: Vocabularies.
+        config: Hyperparameters.
+        seed: Seeds weight initialisation and the training shuffle.
+        verbose: Keras ``fit`` verbosity (progress bar).
+
+    Returns:
+        The trained model and ``{"rmse": test RMSE}``.
+    """
+    tf.keras.utils.set_random_seed(seed)
+    model = RankingModel(user_ids, movie_titles, config)
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate=config.learning_rate))
+    cached_train = train.shuffle(100_000, seed=seed).batch(config.batch_size).cache()
+    model.fit(cached_train, epochs=config.epochs, verbose=verbose)
+    result = model.evaluate(test.batch(config.eval_batch_size).cache(), return_dict=True, verbose=0)
+    return model, {"rmse": float(result["rmse"])}
+
+
+_PAIRS = [
+    tf.TensorSpec([None], tf.string, name="user_id"),
+    tf.TensorSpec([None], tf.string, name="movie_title"),
+]
+_ONE_USER = [
+    tf.TensorSpec([1], tf.string, name="user_id"),
+    tf.TensorSpec([None], tf.string, name="movie_title"),
+]
+
+
+class RankingExport(tf.Module):
+    """What the ranker SavedModel holds: the model, ``__call__`` and two signatures.
+
+    ``loaded({"user_id": [B], "movie_title": [B]})`` returns ratings [B, 1] as
+    the Keras model does; the signatures are described in the module docstring.
+    """
+
+    def __init__(self, model: RankingModel) -> None:
+        super().__init__()
+        self.model = model
+
+    @tf.function(input_signature=[{"user_id": _PAIRS[0], "movie_title": _PAIRS[1]}])
+    def __call__(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        return self.model(features)
+
+    @tf.function(input_signature=_PAIRS)
+    def serving_default(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
+        rating = self.model({"user_id": user_id, "movie_title": movie_title})
+        return {"rating": tf.squeeze(rating, axis=-1)}
+
+    @tf.function(input_signature=_ONE_USER)
+    def score(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"rating": self.model.score(user_id, movie_title)}
+
+
+def export_ranking(model: RankingModel, path: str | os.PathLike[str]) -> None:
+    """Saves the ranker as a SavedModel (see ``RankingExport``).
+
+    Args:
+        model: A trained ``RankingModel``.
+        path: An empty or new folder.
+    """
+    export = RankingExport(model)
+    tf.saved_model.save(
+        export,
+        os.fspath(path),
+        signatures={"serving_default": export.serving_default, SCORE_SIGNATURE: export.score},
+    )
