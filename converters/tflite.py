@@ -22,11 +22,10 @@ import tensorflow as tf
 from converters.config import ConvertConfig
 from edge_runtime import EdgeRanker, atomic
 from edge_runtime.errors import EdgeRankError
+from edge_runtime.ranker import SIGNATURE as SCORE_SIGNATURE
 
 log = logging.getLogger(__name__)
 
-#: SavedModel signature converted for the device (one user, N titles).
-SCORE_SIGNATURE = "score"
 _BATCH = 4096
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import socket
+import urllib.parse
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,16 +224,27 @@ def _decode(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _check_reachable(url: str, timeout: float = 5.0) -> None:
+    """Fails fast when ``url``'s host is unreachable (tfds would retry for minutes)."""
+    parsed = urllib.parse.urlparse(url)
+    with socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout):
+        pass
+
+
 def _load_from_tfds() -> MovieLens:
     import tensorflow_datasets as tfds
 
+    names = ("movielens/100k-ratings", "movielens/100k-movies")
     try:
-        ratings = tfds.load("movielens/100k-ratings", split="train", batch_size=-1)
-        movies = tfds.load("movielens/100k-movies", split="train", batch_size=-1)
-    except Exception as error:  # tfds raises many types when offline
+        for name in names:
+            builder = tfds.builder(name)
+            if not builder.is_prepared():
+                _check_reachable(builder.builder_config.download_url)
+        ratings, movies = (tfds.load(name, split="train", batch_size=-1) for name in names)
+    except Exception as error:  # offline, tfds and sockets raise many types
         raise DataError(
             "MovieLens 100K is not available: tensorflow-datasets could not download it "
-            f"({type(error).__name__}). Point at the GroupLens archive instead: "
+            f"({type(error).__name__}: {error}). Point at the GroupLens archive instead: "
             f"--data path/to/ml-100k.zip, or set {DATA_ENV}."
         ) from error
     table = {}

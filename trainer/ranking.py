@@ -18,9 +18,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from edge_runtime.ranker import SIGNATURE as SCORE_SIGNATURE
 from trainer.config import RankingConfig
-
-SCORE_SIGNATURE = "score"
 
 
 class RankingModel(tfrs.models.Model):

@@ -103,5 +103,6 @@ def test_no_path_and_no_network_says_how_to_point_at_the_archive(monkeypatch: py
 
     monkeypatch.delenv(data.DATA_ENV, raising=False)
     monkeypatch.setattr(tfds, "load", offline)
+    monkeypatch.setattr(data, "_check_reachable", lambda url: None)
     with pytest.raises(data.DataError, match="--data path/to/ml-100k.zip, or set EDGERANK_DATA"):
         data.load_movielens()
