@@ -30,6 +30,9 @@ from edge_runtime.ranker import EdgeRanker
 
 log = logging.getLogger("edgerank")
 
+#: Titles `edgerank demo` ranks for user 42 to show the edge client at work.
+DEMO_CANDIDATES = ("Speed (1994)", "M*A*S*H (1970)", "Star Wars (1977)", "Toy Story (1995)", "Fargo (1996)")
+
 
 class UsageError(EdgeRankError):
     """Bad input from the user: reported on one line, exit status 2."""
@@ -114,18 +117,20 @@ def cmd_convert(args: argparse.Namespace) -> None:
     _print_json(dataclasses.asdict(convert_ranker(config_from_args(ConvertConfig, args))))
 
 
+def _ranking(ranker: EdgeRanker, user: str, candidates: Sequence[str], k: int | None) -> dict:
+    """What ``edgerank score`` prints: the user, the backend, candidates best first."""
+    return {
+        "user_id": user,
+        "backend": f"{ranker.backend.name} {ranker.backend.version}",
+        "candidates": [dataclasses.asdict(candidate) for candidate in ranker.rank(user, candidates, k=k)],
+    }
+
+
 def cmd_score(args: argparse.Namespace) -> None:
     if args.k is not None and args.k < 0:
         raise UsageError(f"--k must be >= 0, got {args.k}")
     ranker = EdgeRanker(args.model, num_threads=args.threads, backend=args.backend)
-    ranked = ranker.rank(args.user, args.candidates, k=args.k)
-    _print_json(
-        {
-            "user_id": args.user,
-            "backend": f"{ranker.backend.name} {ranker.backend.version}",
-            "candidates": [dataclasses.asdict(candidate) for candidate in ranked],
-        }
-    )
+    _print_json(_ranking(ranker, args.user, args.candidates, args.k))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -151,6 +156,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
             validation_data=str(output / "data" / "test.npz"),
         )
     )
+    log.info("Scoring user 42 on the edge runtime:")
+    _print_json(_ranking(EdgeRanker(conversion.output), "42", DEMO_CANDIDATES, k=None))
     # The benchmark gets a fresh process so that its thread settings apply.
     bench = [
         sys.executable, "-m", "edge_runtime.cli", "bench",
@@ -198,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(bench, BenchConfig)
     bench.set_defaults(handler=cmd_bench)
 
-    demo = commands.add_parser("demo", help="train, convert, score and bench into --output-dir")
+    demo = commands.add_parser("demo", help="train, convert, score and bench on MovieLens into --output-dir")
     add_config_arguments(demo, TrainConfig)
     demo.set_defaults(handler=cmd_demo)
     return parser

@@ -20,6 +20,7 @@ import tensorflow_recommenders as tfrs
 
 from edge_runtime.ranker import SIGNATURE as SCORE_SIGNATURE
 from trainer.config import RankingConfig
+from trainer.towers import string_embedding
 
 
 class RankingModel(tfrs.models.Model):
@@ -36,8 +37,8 @@ class RankingModel(tfrs.models.Model):
 
     def __init__(self, user_ids: np.ndarray, movie_titles: np.ndarray, config: RankingConfig) -> None:
         super().__init__()
-        self.user_embeddings = _embedding_tower(user_ids, config.embedding_dim)
-        self.movie_embeddings = _embedding_tower(movie_titles, config.embedding_dim)
+        self.user_embeddings = string_embedding(user_ids, config.embedding_dim)
+        self.movie_embeddings = string_embedding(movie_titles, config.embedding_dim)
         self.ratings = tf.keras.Sequential(
             [tf.keras.layers.Dense(units, activation="relu") for units in config.hidden_units]
             + [tf.keras.layers.Dense(1)]
@@ -65,17 +66,6 @@ class RankingModel(tfrs.models.Model):
         movie = self.movie_embeddings(movie_title)
         user = tf.broadcast_to(self.user_embeddings(user_id), tf.shape(movie))
         return tf.squeeze(self.ratings(tf.concat([user, movie], axis=1)), axis=-1)
-
-
-def _embedding_tower(vocabulary: np.ndarray, dim: int) -> tf.keras.Model:
-    # One OOV bucket (index 0) and no mask: unknown strings share one embedding,
-    # and the lookup converts to TFLite's built-in hashtable ops.
-    return tf.keras.Sequential(
-        [
-            tf.keras.layers.StringLookup(vocabulary=vocabulary, mask_token=None),
-            tf.keras.layers.Embedding(len(vocabulary) + 1, dim),
-        ]
-    )
 
 
 def train_ranking(

@@ -18,18 +18,10 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from trainer.config import RetrievalConfig
+from trainer.towers import string_embedding
 
 #: ``FactorizedTopK`` cut-offs reported for the test split.
 TOP_KS = (1, 5, 10, 50, 100)
-
-
-def _tower(vocabulary: np.ndarray, dim: int) -> tf.keras.Model:
-    return tf.keras.Sequential(
-        [
-            tf.keras.layers.StringLookup(vocabulary=vocabulary, mask_token=None),
-            tf.keras.layers.Embedding(len(vocabulary) + 1, dim),
-        ]
-    )
 
 
 class RetrievalModel(tfrs.Model):
@@ -46,8 +38,8 @@ class RetrievalModel(tfrs.Model):
 
     def __init__(self, user_ids: np.ndarray, movie_titles: np.ndarray, config: RetrievalConfig) -> None:
         super().__init__()
-        self.user_model = _tower(user_ids, config.embedding_dim)
-        self.movie_model = _tower(movie_titles, config.embedding_dim)
+        self.user_model = string_embedding(user_ids, config.embedding_dim)
+        self.movie_model = string_embedding(movie_titles, config.embedding_dim)
         self._movie_titles = movie_titles
         self.task = self.make_task(with_metrics=config.metrics_during_training)
 
