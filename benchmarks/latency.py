@@ -9,69 +9,16 @@ times, each call timed on its own with ``time.perf_counter_ns``.
 from __future__ import annotations
 
 import logging
-import os
-import platform
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from benchmarks.config import BenchConfig
+from benchmarks.measure import machine, pick_request, summarize, time_calls
 from edge_runtime import EdgeRanker, atomic
 
 log = logging.getLogger(__name__)
-
-
-def time_calls(fn: Callable[[], object], warmup: int, repeats: int) -> np.ndarray:
-    """Calls ``fn`` ``warmup`` times, then times ``repeats`` calls.
-
-    Returns:
-        Per-call latencies in microseconds.
-    """
-    for _ in range(warmup):
-        fn()
-    latencies = np.empty(repeats, dtype=np.float64)
-    for i in range(repeats):
-        started = time.perf_counter_ns()
-        fn()
-        latencies[i] = time.perf_counter_ns() - started
-    return latencies / 1e3
-
-
-def summarize(latencies_us: np.ndarray) -> dict[str, float]:
-    """p50, p95, mean and min of latencies, in microseconds."""
-    p50, p95 = np.percentile(latencies_us, [50, 95])
-    return {
-        "p50_us": round(float(p50), 2),
-        "p95_us": round(float(p95), 2),
-        "mean_us": round(float(latencies_us.mean()), 2),
-        "min_us": round(float(latencies_us.min()), 2),
-    }
-
-
-def pick_request(data: str | Path, candidates: int, seed: int) -> tuple[str, list[str]]:
-    """The user with the most test ratings and ``candidates`` distinct test titles."""
-    with np.load(data, allow_pickle=False) as columns:
-        users, titles = columns["user_id"].astype(np.str_), columns["movie_title"].astype(np.str_)
-    values, counts = np.unique(users, return_counts=True)
-    pool = np.unique(titles)
-    if candidates > len(pool):
-        raise ValueError(f"{data} holds {len(pool)} distinct titles, fewer than {candidates} candidates")
-    chosen = np.random.default_rng(seed).choice(pool, size=candidates, replace=False)
-    return str(values[np.argmax(counts)]), chosen.tolist()
-
-
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux), else the architecture."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_latency_benchmark(config: BenchConfig) -> dict:
@@ -111,8 +58,8 @@ def run_latency_benchmark(config: BenchConfig) -> dict:
 
     tflite = results[f"tflite_{ranker.backend.name}"]
     report = {
-        "machine": {"platform": platform.platform(), "cpu": cpu_model(), "cpus": os.cpu_count()},
-        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
+        "machine": machine(),
+        "versions": {"tensorflow": tf.__version__,
                      ranker.backend.name: ranker.backend.version},
         "request": {"user_id": user, "candidates": len(titles), "threads": config.threads,
                     "warmup": config.warmup, "repeats": config.repeats},

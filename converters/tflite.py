@@ -7,11 +7,13 @@ validation pair is scored by the SavedModel's ``serving_default`` signature
 (the model's meaning) and by the converted model through ``edge_runtime``
 (what the device runs, one user against their titles); if any score differs
 by more than the tolerance the file is refused and the previous one stays.
+Then ``manifest.json`` is written beside the model (``edge_runtime.manifest``):
+its checksum, signature, out-of-vocabulary policy and these validation figures.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import datetime
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from converters.config import ConvertConfig
-from edge_runtime import EdgeRanker, atomic
+from edge_runtime import EdgeRanker, atomic, manifest
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.ranker import SIGNATURE as SCORE_SIGNATURE
 
@@ -33,13 +35,22 @@ class ConversionError(EdgeRankError):
     """The input is unusable or the converted model disagrees with the SavedModel."""
 
 
+#: How the model treats ids and titles it was not trained on (goes into the manifest).
+OUT_OF_VOCABULARY = (
+    "Unknown user ids and titles share one learned out-of-vocabulary embedding each and are still "
+    "scored; the outputs user_known and title_known are false for them."
+)
+
+
 @dataclass(frozen=True)
 class ConversionReport:
     """What conversion wrote and how closely it matches the SavedModel.
 
     Attributes:
         output: Path of the ``.tflite`` file.
-        size_bytes: Its size.
+        manifest: Path of the ``manifest.json`` beside it.
+        size_bytes: The model's size.
+        sha256: The model's SHA-256.
         validated_pairs: (user, title) pairs scored by both models.
         max_abs_diff: Largest absolute score difference over those pairs.
         tolerance: The accepted maximum.
@@ -47,7 +58,9 @@ class ConversionReport:
     """
 
     output: str
+    manifest: str
     size_bytes: int
+    sha256: str
     validated_pairs: int
     max_abs_diff: float
     tolerance: float
@@ -87,7 +100,7 @@ def saved_model_scores(saved_model: tf.types.experimental.GenericFunction, users
 
 
 def edge_scores(ranker: EdgeRanker, users: np.ndarray, titles: np.ndarray) -> np.ndarray:
-    """Scores (user, title) pairs on the edge runtime, one call per user."""
+    """Scores (user, title) pairs on the edge runtime, one call per user (the ``score`` signature)."""
     scores = np.empty(len(users), dtype=np.float32)
     order = np.argsort(users, kind="stable")
     boundaries = np.flatnonzero(users[order][1:] != users[order][:-1]) + 1
@@ -103,8 +116,7 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
         config: SavedModel folder, output file, validation data, tolerance.
 
     Returns:
-        The report of the written model, also written beside it as JSON
-        (``ranker.tflite`` -> ``ranker.json``).
+        The report of the written model and manifest.
 
     Raises:
         ConversionError: Missing or malformed inputs, or a converted model whose
@@ -126,7 +138,8 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
     reference = saved_model_scores(loaded.signatures["serving_default"], users, titles)
     with atomic.file(config.output) as tmp:
         tmp.write_bytes(model_bytes)
-        ranker = EdgeRanker(tmp)
+        ranker = EdgeRanker(tmp, verify=False)
+        signature = ranker.signature()
         converted = edge_scores(ranker, users, titles)
         max_diff = float(np.max(np.abs(converted - reference)))
         log.info("Converted model vs SavedModel on %d pairs: max |diff| %.2e (tolerance %.0e, %s)",
@@ -136,13 +149,26 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
                 f"converted model differs from the SavedModel by {max_diff:.3g} > {config.tolerance:g} "
                 f"on the validation data; {config.output} was not written"
             )
+    output = Path(config.output)
     report = ConversionReport(
-        output=str(config.output),
+        output=str(output),
+        manifest=str(output.parent / manifest.MANIFEST_NAME),
         size_bytes=len(model_bytes),
+        sha256=manifest.sha256_hex(model_bytes),
         validated_pairs=len(users),
         max_abs_diff=max_diff,
         tolerance=config.tolerance,
         backend=f"{ranker.backend.name} {ranker.backend.version}",
     )
-    atomic.write_json(Path(config.output).with_suffix(".json"), dataclasses.asdict(report))
+    atomic.write_json(report.manifest, {
+        "schema_version": manifest.SCHEMA_VERSION,
+        "model": output.name,
+        "sha256": report.sha256,
+        "size_bytes": report.size_bytes,
+        "signature": signature,
+        "out_of_vocabulary": OUT_OF_VOCABULARY,
+        "validation": {"saved_model": str(saved_model_dir), "pairs": report.validated_pairs,
+                       "max_abs_diff": report.max_abs_diff, "tolerance": report.tolerance, "backend": report.backend},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    })
     return report

@@ -2,21 +2,25 @@
 
 Imports numpy and one TFLite interpreter (``ai_edge_litert``, else
 ``tflite_runtime``) and nothing heavier, so it runs on a phone-class CPU or a
-Raspberry Pi. The model contract it reads is documented in the README
-("Artifact layout"): a ``.tflite`` file with a ``score`` signature that takes
-one ``user_id`` and N ``movie_title`` strings and returns N ``rating`` floats.
+Raspberry Pi. It reads a model bundle: a ``.tflite`` file with a ``score``
+signature (one ``user_id`` and N ``movie_title`` strings in, N ratings and
+out-of-vocabulary flags out) and the ``manifest.json`` whose checksum guards
+it (``edge_runtime.manifest``, ``edge_runtime.ranker``).
 """
 
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.backend import Backend, BackendUnavailableError, load_backend
-from edge_runtime.ranker import EdgeRanker, ModelError, ScoredCandidate
+from edge_runtime.manifest import ModelError
+from edge_runtime.ranker import EdgeRanker, InputError, Ranking, ScoredCandidate
 
 __all__ = [
     "Backend",
     "BackendUnavailableError",
     "EdgeRankError",
     "EdgeRanker",
+    "InputError",
     "ModelError",
+    "Ranking",
     "ScoredCandidate",
     "load_backend",
 ]

@@ -1,24 +1,28 @@
 """Interpreter backends: which TFLite interpreter runs the model.
 
-Two backends are supported, tried in this order unless one is named:
-``ai_edge_litert`` (LiteRT, the maintained successor) and ``tflite_runtime``
-(deprecated, needs numpy<2). Neither imports TensorFlow.
+Three backends are supported, tried in this order unless one is named:
+``ai_edge_litert`` (LiteRT, the maintained successor), ``tflite_runtime``
+(deprecated, needs numpy<2) and, as a last resort, ``tensorflow``'s own
+``tf.lite.Interpreter``. The first two never import TensorFlow. All of them
+apply their default CPU delegate (XNNPACK) to float models.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from edge_runtime.errors import EdgeRankError
 
 #: Backends in order of preference: (name, module holding ``Interpreter``, distribution).
+#: TensorFlow's own interpreter is the last resort: it works, but imports all of TensorFlow.
 BACKENDS: tuple[tuple[str, str, str], ...] = (
     ("ai_edge_litert", "ai_edge_litert.interpreter", "ai-edge-litert"),
     ("tflite_runtime", "tflite_runtime.interpreter", "tflite-runtime"),
+    ("tensorflow", "tensorflow.lite.python.interpreter", "tensorflow"),
 )
 
 #: Environment variable that names the backend to use instead of the first found.
@@ -34,14 +38,25 @@ class Backend:
     """A loaded interpreter backend.
 
     Attributes:
-        name: ``"ai_edge_litert"`` or ``"tflite_runtime"``.
-        version: The installed distribution's version.
+        name: ``"ai_edge_litert"``, ``"tflite_runtime"`` or ``"tensorflow"``.
+        distribution: The package that provides it.
         interpreter_class: The backend's ``Interpreter`` class.
     """
 
     name: str
-    version: str
+    distribution: str
     interpreter_class: Any
+
+    @property
+    def version(self) -> str:
+        """The installed version (looked up on first use: importlib.metadata costs ~30 ms of start-up)."""
+        import importlib.metadata
+
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:  # e.g. tensorflow-cpu, or a source build
+            module = sys.modules.get(self.name)
+            return getattr(module, "__version__", "unknown")
 
 
 def load_backend(name: str | None = None) -> Backend:
@@ -69,7 +84,7 @@ def load_backend(name: str | None = None) -> Backend:
         except ImportError as error:
             errors.append(f"{backend_name}: {error}")
             continue
-        return Backend(backend_name, importlib.metadata.version(distribution), module.Interpreter)
+        return Backend(backend_name, distribution, module.Interpreter)
     raise BackendUnavailableError(
         "no TFLite interpreter is installed; install one with "
         "`pip install ai-edge-litert` or `pip install 'numpy<2' tflite-runtime` ("

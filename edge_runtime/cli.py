@@ -1,7 +1,7 @@
-"""The ``edgerank`` command: train, convert, score, bench, demo.
+"""The ``edgerank`` command: train, convert, score, info, bench, bench-edge, demo.
 
-Only ``score`` runs on a device, so this module imports nothing heavy: the
-other subcommands import TensorFlow inside their handlers. Their flags are
+``score``, ``info`` and ``bench-edge`` run on a device, so this module imports
+nothing heavy: the other subcommands import TensorFlow inside their handlers. Their flags are
 generated from the stages' config dataclasses, one flag per field, so the
 dataclass defaults are the CLI defaults.
 
@@ -24,18 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.backend import BACKENDS
+from edge_runtime.backend import BACKENDS, load_backend
 from edge_runtime.errors import EdgeRankError
-from edge_runtime.ranker import EdgeRanker
+from edge_runtime.ranker import EdgeRanker, InputError, Ranking
 
 log = logging.getLogger("edgerank")
 
 #: Titles `edgerank demo` ranks for user 42 to show the edge client at work.
 DEMO_CANDIDATES = ("Speed (1994)", "M*A*S*H (1970)", "Star Wars (1977)", "Toy Story (1995)", "Fargo (1996)")
-
-
-class UsageError(EdgeRankError):
-    """Bad input from the user: reported on one line, exit status 2."""
 
 
 # --- config dataclasses <-> flags -------------------------------------------
@@ -117,20 +113,59 @@ def cmd_convert(args: argparse.Namespace) -> None:
     _print_json(dataclasses.asdict(convert_ranker(config_from_args(ConvertConfig, args))))
 
 
-def _ranking(ranker: EdgeRanker, user: str, candidates: Sequence[str], k: int | None) -> dict:
+def _ranking_json(ranker: EdgeRanker, ranking: Ranking) -> dict:
     """What ``edgerank score`` prints: the user, the backend, candidates best first."""
-    return {
-        "user_id": user,
-        "backend": f"{ranker.backend.name} {ranker.backend.version}",
-        "candidates": [dataclasses.asdict(candidate) for candidate in ranker.rank(user, candidates, k=k)],
-    }
+    return {"backend": f"{ranker.backend.name} {ranker.backend.version}", **dataclasses.asdict(ranking)}
+
+
+def read_candidates(path: str) -> list[str]:
+    """One title a line from ``path`` (``-`` is standard input); blank lines are skipped.
+
+    Raises:
+        InputError: The file is missing or a line is not UTF-8.
+    """
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read candidates file {path}: {error.strerror}") from None
+    titles = []
+    for number, line in enumerate(data.splitlines(), 1):
+        try:
+            title = line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(f"{path} line {number} is not UTF-8 ({error.reason} at byte {error.start})") from None
+        if title.strip():
+            titles.append(title)
+    return titles
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    if args.k is not None and args.k < 0:
-        raise UsageError(f"--k must be >= 0, got {args.k}")
-    ranker = EdgeRanker(args.model, num_threads=args.threads, backend=args.backend)
-    _print_json(_ranking(ranker, args.user, args.candidates, args.k))
+    candidates = list(args.candidates)
+    if args.candidates_file is not None:
+        candidates += read_candidates(args.candidates_file)
+    ranker = EdgeRanker(args.model, num_threads=args.threads, backend=args.backend, verify=args.verify)
+    _print_json(_ranking_json(ranker, ranker.rank(args.user, candidates, k=args.k)))
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    import numpy
+
+    info: dict[str, Any] = {"edgerank": _version(), "python": sys.version.split()[0], "numpy": numpy.__version__}
+    backend = load_backend(args.backend)
+    info["backend"] = {"name": backend.name, "version": backend.version}
+    if args.model:
+        ranker = EdgeRanker(args.model, backend=backend, verify=args.verify)
+        info["model"] = {"path": str(ranker.model.path), "size_bytes": len(ranker.model.content),
+                         "verified": ranker.manifest is not None, "signature": ranker.signature(),
+                         "manifest": ranker.manifest}
+    _print_json(info)
+
+
+def cmd_bench_edge(args: argparse.Namespace) -> None:
+    from benchmarks.config import EdgeBenchConfig
+    from benchmarks.edge_latency import run_edge_benchmark
+
+    _print_json(run_edge_benchmark(config_from_args(EdgeBenchConfig, args)))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -157,14 +192,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
         )
     )
     log.info("Scoring user 42 on the edge runtime:")
-    _print_json(_ranking(EdgeRanker(conversion.output), "42", DEMO_CANDIDATES, k=None))
-    # The benchmark gets a fresh process so that its thread settings apply.
-    bench = [
-        sys.executable, "-m", "edge_runtime.cli", "bench",
-        "--saved-model", str(output / "ranking"), "--model", conversion.output,
-        "--data", str(output / "data" / "test.npz"), "--output", str(output / "bench" / "latency.json"),
-    ]
-    subprocess.run(bench, check=True)
+    ranker = EdgeRanker(conversion.output)
+    _print_json(_ranking_json(ranker, ranker.rank("42", DEMO_CANDIDATES)))
+    # Benchmarks get fresh processes so that their thread settings and memory are their own.
+    data = str(output / "data" / "test.npz")
+    edgerank = [sys.executable, "-m", "edge_runtime.cli"]
+    subprocess.run([*edgerank, "bench", "--saved-model", str(output / "ranking"), "--model", conversion.output,
+                    "--data", data, "--output", str(output / "bench" / "latency.json")], check=True)
+    subprocess.run([*edgerank, "bench-edge", "--model", str(output / "edge"), "--data", data,
+                    "--output", str(output / "bench" / "edge.json")], check=True, stdout=subprocess.DEVNULL)
     retrieval = metrics["retrieval"]
     log.info(
         "Done: ranking RMSE %.4f; retrieval top-10 %.4f, top-100 %.4f; %s is %.0f KB and matches "
@@ -174,13 +210,39 @@ def cmd_demo(args: argparse.Namespace) -> None:
     )
 
 
+def _version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("edgerank")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: edgerank's version and the interpreter backend that would run."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print versions and the backend, then exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        try:
+            backend = load_backend()
+            runtime = f"{backend.name} {backend.version}"
+        except EdgeRankError as error:
+            runtime = f"no backend ({error})"
+        print(f"edgerank {_version()} ({runtime})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``edgerank`` argument parser with every subcommand."""
-    from benchmarks.config import BenchConfig
+    from benchmarks.config import BenchConfig, EdgeBenchConfig
     from converters.config import ConvertConfig
     from trainer.config import TrainConfig
 
     parser = argparse.ArgumentParser(prog="edgerank", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train the ranking and retrieval models on MovieLens")
@@ -191,15 +253,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(convert, ConvertConfig)
     convert.set_defaults(handler=cmd_convert)
 
-    score = commands.add_parser("score", help="score candidate titles for one user on the edge runtime")
-    score.add_argument("--model", required=True, help="converted .tflite ranker")
+    backends = [name for name, _, _ in BACKENDS]
+    score = commands.add_parser("score", help="rank candidate titles for one user on the edge runtime")
+    score.add_argument("--model", required=True, help="model bundle folder, or .tflite with manifest.json beside it")
     score.add_argument("--user", required=True, help="user id, e.g. 42")
     score.add_argument("--k", type=int, default=None, help="return only the best K (default: all)")
+    score.add_argument("--candidates-file", default=None, metavar="FILE",
+                       help="more candidates, one title a line; - reads standard input")
     score.add_argument("--threads", type=int, default=1, help="interpreter threads (default: 1)")
-    score.add_argument("--backend", choices=[name for name, _, _ in BACKENDS], default=None,
-                       help="interpreter backend (default: the first installed)")
-    score.add_argument("candidates", nargs="*", metavar="CANDIDATE", help="movie titles to score")
+    score.add_argument("--backend", choices=backends, default=None, help="interpreter (default: the first installed)")
+    score.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
+                       help="check the model against its manifest's SHA-256 (default: on)")
+    score.add_argument("candidates", nargs="*", metavar="CANDIDATE", help="movie titles to rank")
     score.set_defaults(handler=cmd_score)
+
+    info = commands.add_parser("info", help="the backend in use and, with --model, the model's contract")
+    info.add_argument("--model", default=None, help="model bundle folder or .tflite")
+    info.add_argument("--backend", choices=backends, default=None, help="interpreter (default: the first installed)")
+    info.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
+                      help="check the model against its manifest (default: on)")
+    info.set_defaults(handler=cmd_info)
+
+    bench_edge = commands.add_parser("bench-edge", help="time the edge client against the bare interpreter; cold start")
+    add_config_arguments(bench_edge, EdgeBenchConfig)
+    bench_edge.set_defaults(handler=cmd_bench_edge)
 
     bench = commands.add_parser("bench", help="time the SavedModel against the .tflite")
     add_config_arguments(bench, BenchConfig)

@@ -1,131 +1,305 @@
 """Scoring one user against candidate titles with a converted ranker.
 
-The model contract (written by ``converters``): a TFLite flatbuffer with a
-signature named ``score`` whose inputs are ``user_id`` (string, shape [1]) and
-``movie_title`` (string, shape [N]) and whose output ``rating`` (float32,
-shape [N]) is the predicted rating of each title for that user. The
-vocabularies live inside the model, so ids and titles go in as raw strings.
+The model contract (written by ``converters``, described by its manifest): a
+TFLite model with a signature named ``score`` whose inputs are ``user_id``
+(string, shape [1]) and ``movie_title`` (string, shape [N]) and whose outputs
+are ``rating`` (float32, [N]), ``user_known`` (bool, [1]) and ``title_known``
+(bool, [N]). The vocabularies live inside the model, so ids and titles go in
+as raw strings.
+
+Out-of-vocabulary behaviour: an unknown user id or title maps to the model's
+single out-of-vocabulary embedding and still gets a score; the result flags it
+(``Ranking.user_known``, ``ScoredCandidate.known``) so callers can drop or
+demote it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edge_runtime.backend import Backend, load_backend
 from edge_runtime.errors import EdgeRankError
+from edge_runtime.manifest import ModelError, VerifiedModel, load_model
 
 SIGNATURE = "score"
 USER_INPUT = "user_id"
 TITLE_INPUT = "movie_title"
-OUTPUT = "rating"
+RATING_OUTPUT = "rating"
+USER_KNOWN_OUTPUT = "user_known"
+TITLE_KNOWN_OUTPUT = "title_known"
+INPUTS = (USER_INPUT, TITLE_INPUT)
+OUTPUTS = (RATING_OUTPUT, USER_KNOWN_OUTPUT, TITLE_KNOWN_OUTPUT)
 
-# A TFLite model is a FlatBuffer whose file identifier, at bytes 4..8, is "TFL3".
-_FLATBUFFER_IDENTIFIER = b"TFL3"
+#: Candidates per interpreter call; longer lists are scored in chunks of this size.
+DEFAULT_CHUNK_SIZE = 1024
 
 
-class ModelError(EdgeRankError):
-    """The model file is missing, unreadable, or not an EdgeRank ranker."""
+class InputError(EdgeRankError):
+    """A user id or candidate that cannot be scored (wrong type, not UTF-8)."""
 
 
 @dataclass(frozen=True)
 class ScoredCandidate:
-    """A candidate title with its predicted rating."""
+    """A candidate title, its predicted rating, and whether the model knows it."""
 
     movie_title: str
     score: float
+    known: bool
 
 
-def _check_model_file(path: Path) -> None:
-    """Refuses files that are not TFLite models before native code reads them."""
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
-    with path.open("rb") as handle:
-        header = handle.read(8)
-    if len(header) < 8 or header[4:8] != _FLATBUFFER_IDENTIFIER:
-        raise ModelError(f"not a TFLite model (no TFL3 identifier): {path}")
+@dataclass(frozen=True)
+class Ranking:
+    """One user's candidates, best first.
+
+    Attributes:
+        user_id: The user, as scored.
+        user_known: False if the model has never seen this user (the scores
+            then come from the shared out-of-vocabulary user embedding).
+        candidates: Distinct titles by descending score (ties keep input order).
+    """
+
+    user_id: str
+    user_known: bool
+    candidates: list[ScoredCandidate]
+
+
+def _text(value: Any, what: str) -> tuple[str, bytes]:
+    """``value`` as (text, UTF-8 bytes); ints are taken as their decimal id."""
+    if isinstance(value, str):
+        try:
+            return value, value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise InputError(f"{what} is not valid text: {error.reason} at character {error.start}") from None
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8"), value
+        except UnicodeDecodeError as error:
+            raise InputError(f"{what} is not UTF-8: {error.reason} at byte {error.start}") from None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return str(value), str(value).encode()
+    raise InputError(f"{what} must be a string, got {type(value).__name__}")
+
+
+def _titles(candidates: Sequence[Any]) -> tuple[list[str], list[bytes]]:
+    if isinstance(candidates, (str, bytes)):
+        raise InputError("candidates must be a sequence of titles, not a single string")
+    if isinstance(candidates, np.ndarray):
+        candidates = candidates.tolist()
+    try:  # the common case: a list of str
+        return list(candidates), [title.encode("utf-8") for title in candidates]
+    except (AttributeError, UnicodeEncodeError, TypeError):
+        pairs = [_text(title, f"candidate {i}") for i, title in enumerate(candidates)]
+        return [text for text, _ in pairs], [data for _, data in pairs]
+
+
+def _describe(details: dict[str, dict]) -> dict[str, dict]:
+    """Tensor details as ``{name: {"dtype": "string"|"float32"|…, "shape": [...]}}``."""
+    described = {}
+    for name, detail in sorted(details.items()):
+        dtype = np.dtype(detail["dtype"]).name
+        described[name] = {"dtype": "string" if dtype == "bytes" else dtype,
+                           "shape": [int(n) for n in detail["shape_signature"]]}
+    return described
+
+
+class _Session:
+    """One interpreter with its tensors, owned by one thread."""
+
+    def __init__(self, backend: Backend, model: VerifiedModel, num_threads: int) -> None:
+        try:
+            self.interpreter = backend.interpreter_class(model_content=model.content, num_threads=num_threads)
+        except (ValueError, RuntimeError) as error:
+            raise ModelError(f"the interpreter cannot load {model.path}: {error}") from error
+        signatures = self.interpreter.get_signature_list()
+        found = signatures.get(SIGNATURE, {})
+        if sorted(found.get("inputs", [])) != sorted(INPUTS) or sorted(found.get("outputs", [])) != sorted(OUTPUTS):
+            raise ModelError(
+                f"{model.path} has no {SIGNATURE!r} signature with inputs {list(INPUTS)} and outputs "
+                f"{list(OUTPUTS)}; it has {signatures}"
+            )
+        runner = self.interpreter.get_signature_runner(SIGNATURE)
+        inputs, outputs = runner.get_input_details(), runner.get_output_details()
+        # Read before any resize: afterwards the interpreter reports the current shapes.
+        self.signature = {"name": SIGNATURE, "inputs": _describe(inputs), "outputs": _describe(outputs)}
+        # invoke() runs the main subgraph: it must be the signature's.
+        if {d["index"] for d in inputs.values()} != {d["index"] for d in self.interpreter.get_input_details()}:
+            raise ModelError(f"{model.path}: the {SIGNATURE!r} signature is not the model's main subgraph")
+        self.user_index, self.title_index = inputs[USER_INPUT]["index"], inputs[TITLE_INPUT]["index"]
+        self.output_indices = [outputs[name]["index"] for name in OUTPUTS]
+        self.allocated = -1
+
+    def run(self, user: np.ndarray, titles: np.ndarray) -> list[np.ndarray]:
+        interpreter = self.interpreter
+        if len(titles) != self.allocated:
+            interpreter.resize_tensor_input(self.title_index, [len(titles)])
+            interpreter.allocate_tensors()
+            self.allocated = len(titles)
+        interpreter.set_tensor(self.user_index, user)
+        interpreter.set_tensor(self.title_index, titles)
+        interpreter.invoke()
+        return [interpreter.get_tensor(index) for index in self.output_indices]
+
+
+# Loads a model the way _Session does, in a child process that may crash safely.
+_PROBE = """
+import sys
+from edge_runtime.backend import load_backend
+interpreter = load_backend(sys.argv[2]).interpreter_class(model_path=sys.argv[1], num_threads=1)
+interpreter.get_signature_list()
+interpreter.allocate_tensors()
+"""
+
+
+def probe_in_child(path: os.PathLike[str], backend: Backend, timeout: float = 60.0) -> None:
+    """Loads an unverified model in a child process first.
+
+    Without a checksum, a damaged file can only be told apart by loading it,
+    and some interpreters (tflite-runtime 2.14) crash on a truncated file
+    instead of raising. The child takes that risk so the caller does not.
+
+    Raises:
+        ModelError: The child crashed, failed or hung while loading the file.
+    """
+    try:
+        result = subprocess.run([sys.executable, "-c", _PROBE, os.fspath(path), backend.name],
+                                capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ModelError(f"loading {path} did not finish within {timeout:.0f} s: the file is damaged") from None
+    if result.returncode < 0:
+        raise ModelError(f"{path} crashed the {backend.name} interpreter (signal {-result.returncode}) "
+                         "when loaded in a child process: the file is damaged")
+    if result.returncode > 0:
+        reason = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ModelError(f"the interpreter cannot load {path}: {reason}")
 
 
 class EdgeRanker:
-    """A converted ranker loaded into a TFLite interpreter.
+    """A converted ranker, ready to score on the device.
 
-    One instance owns one interpreter and is not thread-safe: use one per thread.
+    Thread-safe: each thread that scores gets its own interpreter (TFLite
+    interpreters are not thread-safe), created on its first call from the
+    verified model bytes.
 
     Args:
-        model_path: Path to the ``.tflite`` file.
-        num_threads: Interpreter threads.
-        backend: A backend name (see ``edge_runtime.backend``) or a loaded
-            ``Backend``; ``None`` picks the first installed.
+        path: A bundle folder (``manifest.json`` and the model) or a ``.tflite``
+            file with ``manifest.json`` beside it.
+        num_threads: Interpreter threads per call.
+        backend: ``"ai_edge_litert"``, ``"tflite_runtime"``, ``"tensorflow"``, a
+            loaded ``Backend``, or ``None`` for the first one installed.
+        verify: Check the model against its manifest's SHA-256 before loading
+            (see ``edge_runtime.manifest``). ``False`` accepts a bare file, which
+            is then first loaded in a child process (``probe_in_child``), so a
+            damaged file raises here instead of crashing this process.
+        chunk_size: Most candidates per interpreter call.
 
     Raises:
-        ModelError: The file is missing, not a TFLite model, or lacks the
-            ``score`` signature.
+        ModelError: Missing, damaged or unverifiable model, or not a ranker.
         BackendUnavailableError: No interpreter is installed.
     """
 
     def __init__(
         self,
-        model_path: str | os.PathLike[str],
+        path: str | os.PathLike[str],
         *,
         num_threads: int = 1,
         backend: str | Backend | None = None,
+        verify: bool = True,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
-        self.model_path = Path(model_path)
-        _check_model_file(self.model_path)
+        if num_threads < 1 or chunk_size < 1:
+            raise InputError(f"num_threads and chunk_size must be >= 1, got {num_threads} and {chunk_size}")
+        self.model = load_model(path, verify=verify)
         self.backend = backend if isinstance(backend, Backend) else load_backend(backend)
-        try:
-            self._interpreter = self.backend.interpreter_class(
-                model_path=str(self.model_path), num_threads=num_threads
-            )
-        except ValueError as error:
-            raise ModelError(f"cannot load {self.model_path}: {error}") from error
-        signatures = self._interpreter.get_signature_list()
-        expected = {"inputs": sorted([USER_INPUT, TITLE_INPUT]), "outputs": [OUTPUT]}
-        found = signatures.get(SIGNATURE)
-        if found is None or {k: sorted(v) for k, v in found.items()} != expected:
-            raise ModelError(
-                f"{self.model_path} has no {SIGNATURE!r} signature with inputs "
-                f"{expected['inputs']} and output {OUTPUT!r}; it has {signatures}"
-            )
-        self._runner = self._interpreter.get_signature_runner(SIGNATURE)
+        if self.model.manifest is None:
+            probe_in_child(self.model.path, self.backend)
+        self.num_threads = num_threads
+        self.chunk_size = chunk_size
+        self._local = threading.local()
+        self._session()  # load now, so a bad model fails here and not on first use
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        """The model's manifest (``None`` if loaded unverified)."""
+        return self.model.manifest
+
+    def signature(self) -> dict[str, Any]:
+        """The ``score`` signature as the interpreter sees it.
+
+        Returns:
+            ``{"name": "score", "inputs": {name: {"dtype", "shape"}}, "outputs": {…}}``,
+            with -1 for a dimension of any size.
+        """
+        return self._session().signature
+
+    def _session(self) -> _Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = _Session(self.backend, self.model, self.num_threads)
+        return session
+
+    def _predict(self, user_id: Any, candidates: Sequence[Any]) -> tuple[str, bool, list[str], np.ndarray, np.ndarray]:
+        user_text, user_bytes = _text(user_id, "user_id")
+        texts, encoded = _titles(candidates)
+        scores = np.empty(len(encoded), dtype=np.float32)
+        known = np.empty(len(encoded), dtype=bool)
+        user_known = True
+        session = self._session()
+        user = np.array([user_bytes], dtype=np.object_)
+        for start in range(0, len(encoded), self.chunk_size):
+            chunk = np.array(encoded[start : start + self.chunk_size], dtype=np.object_)
+            rating, user_flag, title_flag = session.run(user, chunk)
+            scores[start : start + len(chunk)] = rating
+            known[start : start + len(chunk)] = title_flag
+            user_known = bool(user_flag[0])
+        return user_text, user_known, texts, scores, known
 
     def score(self, user_id: str, candidates: Sequence[str]) -> np.ndarray:
-        """Predicts the rating of every candidate for one user.
+        """Predicts every candidate's rating for one user.
 
         Args:
-            user_id: The user's id as a string (e.g. ``"42"``).
-            candidates: Movie titles as strings.
+            user_id: The user's id (``"42"``; an int is taken as its decimal id).
+            candidates: Titles as ``str`` (or UTF-8 ``bytes``); duplicates are
+                scored each time; any length (chunked internally).
 
         Returns:
-            float32 array with one score per candidate, in input order.
-        """
-        if len(candidates) == 0:
-            return np.zeros(0, dtype=np.float32)
-        outputs = self._runner(
-            **{
-                USER_INPUT: np.array([user_id.encode()], dtype=np.object_),
-                TITLE_INPUT: np.array([title.encode() for title in candidates], dtype=np.object_),
-            }
-        )
-        return np.asarray(outputs[OUTPUT], dtype=np.float32).reshape(len(candidates))
+            float32 array, one score per candidate, in input order.
 
-    def rank(
-        self, user_id: str, candidates: Sequence[str], k: int | None = None
-    ) -> list[ScoredCandidate]:
-        """Scores the candidates and returns the best ``k``, best first.
+        Raises:
+            InputError: An id or title that is not text, or not UTF-8.
+        """
+        return self._predict(user_id, candidates)[3]
+
+    def rank(self, user_id: str, candidates: Sequence[str], k: int | None = None) -> Ranking:
+        """Scores the candidates and returns the best ``k`` distinct titles.
 
         Args:
-            user_id: The user's id as a string.
-            candidates: Movie titles as strings.
-            k: How many to return; ``None`` returns all.
+            user_id: As for ``score``.
+            candidates: As for ``score``; a title listed twice appears once.
+            k: How many to return (>= 0); ``None`` returns all.
 
         Returns:
-            Candidates sorted by descending score (ties keep input order).
+            The ranking, best first, with out-of-vocabulary flags.
         """
-        scores = self.score(user_id, candidates)
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [ScoredCandidate(candidates[i], float(scores[i])) for i in order]
+        if k is not None and k < 0:
+            raise InputError(f"k must be >= 0, got {k}")
+        user_text, user_known, texts, scores, known = self._predict(user_id, candidates)
+        ranked, seen = [], set()
+        for i in np.argsort(-scores, kind="stable").tolist():
+            if k is not None and len(ranked) >= k:
+                break
+            if texts[i] not in seen:
+                seen.add(texts[i])
+                ranked.append(ScoredCandidate(texts[i], float(scores[i]), bool(known[i])))
+        return Ranking(user_text, user_known, ranked)
+
+    def rank_many(self, requests: Iterable[tuple[str, Sequence[str]]], k: int | None = None) -> list[Ranking]:
+        """``rank`` for several users: ``[(user_id, candidates), …]`` in, rankings in the same order out."""
+        return [self.rank(user_id, candidates, k) for user_id, candidates in requests]

@@ -6,8 +6,10 @@ SavedModel with two signatures:
 
 * ``serving_default``: ``user_id`` [B], ``movie_title`` [B] -> ``rating`` [B];
   one rating per (user, title) pair, the model's meaning.
-* ``score``: ``user_id`` [1], ``movie_title`` [N] -> ``rating`` [N]; one user
-  against N candidates, the signature the edge converter turns into TFLite.
+* ``score``: ``user_id`` [1], ``movie_title`` [N] -> ``rating`` [N],
+  ``user_known`` [1], ``title_known`` [N]; one user against N candidates with
+  the user's side computed once: the signature the edge converter turns into
+  TFLite.
 """
 
 from __future__ import annotations
@@ -57,15 +59,35 @@ class RankingModel(tfrs.models.Model):
         predictions = self(features)
         return self.task(labels=features["user_rating"], predictions=predictions)
 
-    def score(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> tf.Tensor:
-        """Ratings of N titles for one user: [1] and [N] strings -> [N].
+    def score(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
+        """One user against N titles: [1] and [N] strings -> ratings [N].
 
-        The user is looked up once and broadcast to every candidate, which
-        gives the same numbers as ``call`` on the N (user, title) pairs.
+        Computes what ``call`` computes on the N (user, title) pairs, but the
+        user's side once: the first dense layer's kernel is split into its user
+        and movie rows, ``relu(movie @ W_movie + (user @ W_user + b))``, so each
+        candidate costs only its own half. Within float rounding (about 1e-6)
+        of ``call``.
+
+        Returns:
+            ``rating`` [N] float32; ``user_known`` [1] and ``title_known`` [N]
+            bool, false where the id or title is not in the vocabulary (it then
+            gets the shared out-of-vocabulary embedding).
         """
-        movie = self.movie_embeddings(movie_title)
-        user = tf.broadcast_to(self.user_embeddings(user_id), tf.shape(movie))
-        return tf.squeeze(self.ratings(tf.concat([user, movie], axis=1)), axis=-1)
+        user_lookup, user_embedding = self.user_embeddings.layers
+        movie_lookup, movie_embedding = self.movie_embeddings.layers
+        user_index, movie_index = user_lookup(user_id), movie_lookup(movie_title)
+        user, movie = user_embedding(user_index), movie_embedding(movie_index)
+        first, *rest = self.ratings.layers
+        user_rows = user.shape[-1]
+        user_part = tf.matmul(user, first.kernel[:user_rows]) + first.bias
+        hidden = first.activation(tf.matmul(movie, first.kernel[user_rows:]) + user_part)
+        for layer in rest:
+            hidden = layer(hidden)
+        return {
+            "rating": tf.reshape(hidden, [-1]),
+            "user_known": tf.reshape(user_index > 0, [1]),
+            "title_known": tf.reshape(movie_index > 0, [-1]),
+        }
 
 
 def train_ranking(
@@ -131,7 +153,7 @@ class RankingExport(tf.Module):
 
     @tf.function(input_signature=_ONE_USER)
     def score(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"rating": self.model.score(user_id, movie_title)}
+        return self.model.score(user_id, movie_title)
 
 
 def export_ranking(model: RankingModel, path: str | os.PathLike[str]) -> None:

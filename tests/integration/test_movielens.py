@@ -57,11 +57,11 @@ def test_split_is_the_tutorials(demo: Path) -> None:
 
 
 def test_artifact_layout(demo: Path) -> None:
-    for path in ("ranking/saved_model.pb", "retrieval/saved_model.pb", "edge/ranker.tflite", "edge/ranker.json",
-                 "bench/latency.json", "data/test.npz", "metrics.json"):
+    for path in ("ranking/saved_model.pb", "retrieval/saved_model.pb", "edge/ranker.tflite", "edge/manifest.json",
+                 "bench/latency.json", "bench/edge.json", "data/test.npz", "metrics.json"):
         assert (demo / path).is_file(), path
-    conversion = json.loads((demo / "edge" / "ranker.json").read_text())
-    assert conversion["validated_pairs"] == 20_000 and conversion["max_abs_diff"] <= 1e-4
+    validation = json.loads((demo / "edge" / "manifest.json").read_text())["validation"]
+    assert validation["pairs"] == 20_000 and validation["max_abs_diff"] <= 1e-4
 
 
 def test_bench_reports_percentiles_for_every_contender(demo: Path) -> None:
@@ -103,6 +103,6 @@ def test_write_edge_reference(demo: Path) -> None:
     requests.append({"user_id": "no-such-user", "candidates": candidates,
                      "scores": serve(user_id=tf.constant(["no-such-user"] * len(candidates)),
                                      movie_title=tf.constant(candidates))["rating"].numpy().tolist()})
-    reference = {"model": str(demo / "edge" / "ranker.tflite"), "requests": requests}
+    reference = {"model": str(demo / "edge"), "requests": requests}
     (demo / "edge_reference.json").write_text(json.dumps(reference))
     assert len(requests) == 22

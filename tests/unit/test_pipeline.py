@@ -60,16 +60,15 @@ def test_retrieval_index_reloads_in_a_fresh_process(trained: Path) -> None:
 
 
 def test_conversion_matches_the_saved_model(trained: Path, converted_model: Path) -> None:
-    report = json.loads(converted_model.with_suffix(".json").read_text())
-    assert report["validated_pairs"] == 200 and report["max_abs_diff"] <= 1e-4
-    assert report["size_bytes"] == converted_model.stat().st_size
+    validation = json.loads((converted_model.parent / "manifest.json").read_text())["validation"]
+    assert validation["pairs"] == 200 and validation["max_abs_diff"] <= 1e-4
     ranker = EdgeRanker(converted_model)
     loaded = tf.saved_model.load(str(trained / "ranking"))
     titles = [movie_title(m) for m in range(1, 41)] + ["Not In The Catalogue (2030)"]
     expected = loaded.signatures["serving_default"](
         user_id=tf.constant(["9"] * len(titles)), movie_title=tf.constant(titles))["rating"].numpy()
     np.testing.assert_allclose(ranker.score("9", titles), expected, atol=1e-4)
-    ranked = ranker.rank("9", titles, k=5)
+    ranked = ranker.rank("9", titles, k=5).candidates
     np.testing.assert_allclose([c.score for c in ranked], np.sort(expected)[::-1][:5], atol=1e-4)
     assert [c.movie_title for c in ranked] == [titles[i] for i in np.argsort(-ranker.score("9", titles), kind="stable")[:5]]
 
@@ -84,7 +83,7 @@ def test_conversion_refuses_a_model_that_disagrees(trained: Path, converted_mode
     with pytest.raises(tflite.ConversionError, match=r"differs from the SavedModel by 0.001.* > 0.0001"):
         tflite.convert_ranker(config)
     assert converted_model.read_bytes() == before
-    assert sorted(p.name for p in converted_model.parent.iterdir()) == ["ranker.json", "ranker.tflite"]
+    assert sorted(p.name for p in converted_model.parent.iterdir()) == ["manifest.json", "ranker.tflite"]
 
 
 def test_conversion_names_a_missing_saved_model(tmp_path: Path) -> None:

@@ -1,0 +1,102 @@
+"""The edge client's own cost: public API against the bare interpreter, cold start.
+
+Runs where only the edge client is installed (numpy and an interpreter). For
+one user against N candidates, single thread by default, it times
+
+* ``api``: ``EdgeRanker.score(user, titles)`` from Python strings to scores;
+* ``invoke``: a second interpreter on the same model with the same inputs
+  already set, timing ``interpreter.invoke()`` alone (the floor);
+
+and starts ``cold_starts`` fresh processes that import ``edge_runtime``, load
+the model and score once, reporting their wall time and peak resident memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from benchmarks.config import EdgeBenchConfig
+from benchmarks.measure import machine, pick_request, summarize, time_calls, timer_overhead_us
+from edge_runtime import EdgeRanker, atomic
+from edge_runtime.ranker import SIGNATURE, TITLE_INPUT, USER_INPUT
+
+log = logging.getLogger(__name__)
+
+# A scoring process as a device runs it: import, load, first score; then its peak RSS.
+# On Linux getrusage's ru_maxrss carries the parent's peak across fork+exec, so the
+# peak is read from /proc/self/status (VmHWM), which belongs to this process image.
+_COLD_START = """
+import sys, json
+from edge_runtime import EdgeRanker
+ranker = EdgeRanker(sys.argv[1], backend=sys.argv[2] or None)
+ranker.score(sys.argv[3], json.loads(sys.argv[4]))
+try:
+    peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+except OSError:
+    import resource
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
+print(json.dumps({"peak_rss_mb": peak_kb / 1024, "tensorflow_imported": "tensorflow" in sys.modules}))
+"""
+
+
+def cold_start(config: EdgeBenchConfig, user: str, titles: list[str]) -> dict[str, float]:
+    """Median wall time and largest peak RSS of fresh scoring processes."""
+    walls, peaks, tensorflow = [], [], False
+    for _ in range(config.cold_starts):
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-c", _COLD_START, config.model, config.backend, user, json.dumps(titles)],
+            capture_output=True, text=True, check=True,
+        )
+        walls.append(time.perf_counter() - started)
+        figures = json.loads(result.stdout.strip().splitlines()[-1])
+        peaks.append(figures["peak_rss_mb"])
+        tensorflow |= figures["tensorflow_imported"]
+    return {"wall_s_p50": round(float(np.median(walls)), 4), "wall_s_max": round(max(walls), 4),
+            "peak_rss_mb_max": round(max(peaks), 1), "tensorflow_imported": tensorflow}
+
+
+def run_edge_benchmark(config: EdgeBenchConfig) -> dict:
+    """Measures, prints a summary, and writes ``config.output``.
+
+    Returns:
+        The results written to JSON.
+    """
+    user, titles = pick_request(config.data, config.candidates, config.seed)
+    ranker = EdgeRanker(config.model, num_threads=config.threads, backend=config.backend or None)
+    api = summarize(time_calls(lambda: ranker.score(user, titles), config.warmup, config.repeats))
+
+    bare = ranker.backend.interpreter_class(model_content=ranker.model.content, num_threads=config.threads)
+    inputs = bare.get_signature_runner(SIGNATURE).get_input_details()
+    bare.resize_tensor_input(inputs[TITLE_INPUT]["index"], [len(titles)])
+    bare.allocate_tensors()
+    bare.set_tensor(inputs[USER_INPUT]["index"], np.array([user.encode()], dtype=np.object_))
+    bare.set_tensor(inputs[TITLE_INPUT]["index"], np.array([t.encode() for t in titles], dtype=np.object_))
+    invoke = summarize(time_calls(bare.invoke, config.warmup, config.repeats))
+
+    report = {
+        "machine": machine(),
+        "backend": {"name": ranker.backend.name, "version": ranker.backend.version},
+        "request": {"candidates": len(titles), "threads": config.threads, "warmup": config.warmup,
+                    "repeats": config.repeats},
+        "timer_overhead_us": round(timer_overhead_us(), 3),
+        "api": api,
+        "invoke": invoke,
+        "api_over_invoke_p50": round(api["p50_us"] / invoke["p50_us"], 3),
+        "cold_start": cold_start(config, user, titles),
+    }
+    log.info(
+        "%s %s, %d candidates, %d thread(s): API p50/p95/p99 %.1f/%.1f/%.1f us, bare invoke p50 %.1f us "
+        "(x%.2f); cold start %.3f s, peak %.1f MB",
+        ranker.backend.name, ranker.backend.version, len(titles), config.threads, api["p50_us"], api["p95_us"],
+        api["p99_us"], invoke["p50_us"], report["api_over_invoke_p50"], report["cold_start"]["wall_s_p50"],
+        report["cold_start"]["peak_rss_mb_max"],
+    )
+    atomic.write_json(config.output, report)
+    return report

@@ -1,0 +1,75 @@
+"""Timing helpers shared by the benchmarks; numpy only, no TensorFlow."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def time_calls(fn: Callable[[], object], warmup: int, repeats: int) -> np.ndarray:
+    """Calls ``fn`` ``warmup`` times, then times ``repeats`` calls one by one.
+
+    Returns:
+        Per-call latencies in microseconds.
+    """
+    for _ in range(warmup):
+        fn()
+    latencies = np.empty(repeats, dtype=np.float64)
+    for i in range(repeats):
+        started = time.perf_counter_ns()
+        fn()
+        latencies[i] = time.perf_counter_ns() - started
+    return latencies / 1e3
+
+
+def timer_overhead_us(repeats: int = 10_000) -> float:
+    """Median cost of timing an empty call, in microseconds (subtract nothing; report it)."""
+    return float(np.median(time_calls(lambda: None, 100, repeats)))
+
+
+def summarize(latencies_us: np.ndarray) -> dict[str, float]:
+    """p50, p95, p99, mean and min of latencies, in microseconds."""
+    p50, p95, p99 = np.percentile(latencies_us, [50, 95, 99])
+    return {
+        "p50_us": round(float(p50), 2),
+        "p95_us": round(float(p95), 2),
+        "p99_us": round(float(p99), 2),
+        "mean_us": round(float(latencies_us.mean()), 2),
+        "min_us": round(float(latencies_us.min()), 2),
+    }
+
+
+def pick_request(data: str | Path, candidates: int, seed: int) -> tuple[str, list[str]]:
+    """The user with the most test ratings and ``candidates`` distinct test titles.
+
+    Args:
+        data: ``.npz`` with ``user_id`` and ``movie_title`` (``data/test.npz``).
+        candidates: How many titles.
+        seed: Picks the titles.
+    """
+    with np.load(data, allow_pickle=False) as columns:
+        users, titles = columns["user_id"].astype(np.str_), columns["movie_title"].astype(np.str_)
+    values, counts = np.unique(users, return_counts=True)
+    pool = np.unique(titles)
+    if candidates > len(pool):
+        raise ValueError(f"{data} holds {len(pool)} distinct titles, fewer than {candidates} candidates")
+    chosen = np.random.default_rng(seed).choice(pool, size=candidates, replace=False)
+    return str(values[np.argmax(counts)]), chosen.tolist()
+
+
+def machine() -> dict[str, object]:
+    """Platform, CPU model (from /proc/cpuinfo on Linux) and CPU count."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "cpu": cpu, "cpus": os.cpu_count(), "python": platform.python_version()}

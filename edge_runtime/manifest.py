@@ -1,0 +1,136 @@
+"""``manifest.json``: what a converted model is, and the checksum that guards it.
+
+A model folder ("bundle") holds the ``.tflite`` file and ``manifest.json``
+beside it. The runtime reads the model's bytes, checks their SHA-256 against
+the manifest, and only then hands them to the interpreter: a flipped byte can
+make native code crash or score silently wrong, and only a checksum catches it.
+
+Schema (version 1)::
+
+    {
+      "schema_version": 1,
+      "model": "ranker.tflite",          # file name, beside the manifest
+      "sha256": "…", "size_bytes": 544192,
+      "signature": {"name": "score",
+                    "inputs": {"user_id": {"dtype": "string", "shape": [1]},
+                               "movie_title": {"dtype": "string", "shape": [-1]}},
+                    "outputs": {"rating": {"dtype": "float32", "shape": [-1]},
+                                "user_known": {"dtype": "bool", "shape": [1]},
+                                "title_known": {"dtype": "bool", "shape": [-1]}}},
+      "out_of_vocabulary": "…",
+      "validation": {…},                 # what the converter checked
+      "created": "2026-11-23T10:00:00Z"
+    }
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_runtime.errors import EdgeRankError
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+class ModelError(EdgeRankError):
+    """The model is missing, damaged, unverifiable, or not an EdgeRank ranker."""
+
+
+@dataclass(frozen=True)
+class VerifiedModel:
+    """A model's bytes, checked against its manifest (if it was).
+
+    Attributes:
+        path: The ``.tflite`` file.
+        content: Its bytes, which the interpreter loads.
+        manifest: The parsed manifest, or ``None`` when loaded unverified.
+    """
+
+    path: Path
+    content: bytes
+    manifest: dict[str, Any] | None
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Parses and checks the fields the runtime relies on.
+
+    Raises:
+        ModelError: Unreadable JSON, an unknown schema version, or a missing field.
+    """
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"cannot read {path}: {error}") from error
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{path} is not a JSON object")
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise ModelError(f"{path} has schema_version {manifest.get('schema_version')!r}; this runtime reads {SCHEMA_VERSION}")
+    for field, kind in (("model", str), ("sha256", str), ("size_bytes", int)):
+        if not isinstance(manifest.get(field), kind):
+            raise ModelError(f"{path} lacks a valid {field!r} field")
+    if Path(manifest["model"]).name != manifest["model"]:
+        raise ModelError(f"{path}: 'model' must be a file name beside the manifest, got {manifest['model']!r}")
+    return manifest
+
+
+def load_model(path: str | os.PathLike[str], verify: bool = True) -> VerifiedModel:
+    """Finds, reads and verifies a model.
+
+    Args:
+        path: A bundle folder holding ``manifest.json``, or a ``.tflite`` file
+            (its folder's ``manifest.json`` is used when it names that file).
+        verify: Require a manifest and a matching checksum. ``False`` loads a
+            bare file after structural checks only, which cannot catch every
+            corruption.
+
+    Raises:
+        ModelError: What is wrong, before any native code has read the bytes.
+    """
+    path = Path(path)
+    if path.is_dir():
+        manifest_path = path / MANIFEST_NAME
+        if not manifest_path.is_file():
+            raise ModelError(f"{path} is a folder without {MANIFEST_NAME}: not a model bundle")
+        manifest = read_manifest(manifest_path)
+        model_path = path / manifest["model"]
+    else:
+        model_path = path
+        manifest_path = path.parent / MANIFEST_NAME
+        manifest = read_manifest(manifest_path) if manifest_path.is_file() else None
+        if manifest is not None and manifest["model"] != path.name:
+            manifest = None  # describes another model in the same folder
+    if not model_path.is_file():
+        raise ModelError(f"model file not found: {model_path}")
+    content = model_path.read_bytes()
+    if manifest is None:
+        if verify:
+            raise ModelError(
+                f"no {MANIFEST_NAME} beside {model_path} to verify it against; convert with "
+                "`edgerank convert` (which writes one) or load it unverified (verify=False, --no-verify)"
+            )
+    elif len(content) != manifest["size_bytes"] or sha256_hex(content) != manifest["sha256"]:
+        raise ModelError(
+            f"{model_path} does not match its manifest ({len(content)} bytes, expected "
+            f"{manifest['size_bytes']}; SHA-256 differs): the file is damaged or was replaced"
+        )
+    _check_flatbuffer(model_path, content)
+    return VerifiedModel(model_path, content, manifest)
+
+
+def _check_flatbuffer(path: Path, content: bytes) -> None:
+    # A TFLite model is a FlatBuffer: a 4-byte root offset, then the "TFL3" identifier.
+    if len(content) < 8 or content[4:8] != b"TFL3":
+        raise ModelError(f"not a TFLite model (no TFL3 identifier): {path}")
+    if int.from_bytes(content[:4], "little") >= len(content):
+        raise ModelError(f"truncated TFLite model (root table past the end): {path}")

@@ -1,0 +1,52 @@
+"""The model under test: the MovieLens ranker the integration test converted.
+
+``build/integration/`` is written by ``tests/integration`` in the trainer
+environment; ``make test`` then runs this suite in the environments without
+TensorFlow. Outside ``make test`` the suite is skipped if that model is absent;
+under it (``EDGERANK_EXPECT_BACKEND`` set) its absence is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(os.environ.get("EDGERANK_EDGE_ARTIFACTS", Path(__file__).resolve().parents[2] / "build" / "integration"))
+REFERENCE = ARTIFACTS / "edge_reference.json"
+#: Set by ``make test``: the backend this environment must be running.
+EXPECTED_BACKEND = os.environ.get("EDGERANK_EXPECT_BACKEND")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if REFERENCE.is_file():
+        return
+    message = f"{REFERENCE} is missing: the integration test (tests/integration) writes it"
+    if EXPECTED_BACKEND:
+        raise pytest.UsageError(message)
+    for item in items:
+        item.add_marker(pytest.mark.skip(reason=message))
+
+
+@pytest.fixture(scope="session")
+def reference() -> dict:
+    return json.loads(REFERENCE.read_text())
+
+
+@pytest.fixture(scope="session")
+def bundle() -> Path:
+    return ARTIFACTS / "edge"
+
+
+@pytest.fixture(scope="session")
+def test_split() -> Path:
+    return ARTIFACTS / "data" / "test.npz"
+
+
+def edgerank(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """Runs the CLI in a child process; raw bytes out, so callers can check encodings."""
+    return subprocess.run([sys.executable, "-m", "edge_runtime.cli", *args], input=stdin, capture_output=True)

@@ -1,0 +1,98 @@
+"""``edgerank score``/``info``/``bench-edge`` where only the edge client is installed.
+
+Every bad input must end with exit status 2 and one line on standard error,
+never a traceback or a signal.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.edge.conftest import EXPECTED_BACKEND, edgerank
+
+
+def _ok(result) -> dict:
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    return json.loads(result.stdout)
+
+
+def _bad(result, message: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_candidates_from_a_file_and_stdin(bundle: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "candidates.txt"
+    listing.write_text("Speed (1994)\n\nM*A*S*H (1970)\r\nStar Wars (1977)\n", encoding="utf-8")
+    from_file = _ok(edgerank("score", "--model", str(bundle), "--user", "42", "--candidates-file", str(listing)))
+    from_stdin = _ok(edgerank("score", "--model", str(bundle), "--user", "42", "--candidates-file", "-",
+                              stdin=listing.read_bytes()))
+    assert from_file == from_stdin
+    assert {c["movie_title"] for c in from_file["candidates"]} == {"Speed (1994)", "M*A*S*H (1970)", "Star Wars (1977)"}
+
+
+def test_k_and_unknown_flags_in_the_json(bundle: Path) -> None:
+    payload = _ok(edgerank("score", "--model", str(bundle), "--user", "stranger", "--k", "2",
+                           "Speed (1994)", "Not A Real Movie (2031)", "Star Wars (1977)"))
+    assert payload["user_known"] is False and len(payload["candidates"]) == 2
+    every = _ok(edgerank("score", "--model", str(bundle), "--user", "42", "Speed (1994)", "Not A Real Movie (2031)"))
+    assert {c["movie_title"]: c["known"] for c in every["candidates"]} == {"Speed (1994)": True,
+                                                                            "Not A Real Movie (2031)": False}
+
+
+def test_no_candidates_is_an_empty_result(bundle: Path) -> None:
+    assert _ok(edgerank("score", "--model", str(bundle), "--user", "42"))["candidates"] == []
+
+
+def test_bad_inputs_exit_2_with_one_line(bundle: Path, tmp_path: Path) -> None:
+    bad_file = tmp_path / "latin1.txt"
+    bad_file.write_bytes(b"Speed (1994)\nMis\xe9rables\n")
+    _bad(edgerank("score", "--model", str(bundle), "--user", "42", "--candidates-file", str(bad_file)),
+         "line 2 is not UTF-8")
+    _bad(edgerank("score", "--model", str(bundle), "--user", "42", "--candidates-file", str(tmp_path / "none")),
+         "cannot read candidates file")
+    _bad(edgerank("score", "--model", str(bundle), "--user", "42", "--k", "-3", "Speed (1994)"), "k must be >= 0")
+    _bad(edgerank("score", "--model", str(tmp_path / "missing"), "--user", "42", "x"), "model file not found")
+    tampered = tmp_path / "bundle"
+    shutil.copytree(bundle, tampered)
+    model = tampered / "ranker.tflite"
+    model.write_bytes(model.read_bytes()[:-10] + b"0123456789")
+    _bad(edgerank("score", "--model", str(tampered), "--user", "42", "x"), "does not match its manifest")
+
+
+def test_non_utf8_arguments_exit_2(bundle: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    # Python receives undecodable argv bytes as surrogate escapes.
+    result = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "score", "--model", str(bundle), "--user",
+                             "42", os.fsdecode(b"Mis\xe9rables")], capture_output=True)
+    _bad(result, "candidate 0 is not valid text")
+
+
+def test_info_reports_backend_and_model(bundle: Path) -> None:
+    info = _ok(edgerank("info", "--model", str(bundle)))
+    assert info["model"]["verified"] is True and info["model"]["signature"]["name"] == "score"
+    if EXPECTED_BACKEND:
+        assert info["backend"]["name"] == EXPECTED_BACKEND
+    version = edgerank("--version")
+    assert version.returncode == 0 and version.stdout.decode().startswith("edgerank ")
+    assert info["backend"]["name"] in version.stdout.decode()
+
+
+def test_bench_edge_writes_a_complete_report(bundle: Path, test_split: Path, tmp_path: Path) -> None:
+    output = tmp_path / "edge.json"
+    _ok(edgerank("bench-edge", "--model", str(bundle), "--data", str(test_split), "--output", str(output),
+                 "--warmup", "20", "--repeats", "200", "--cold-starts", "1"))
+    report = json.loads(output.read_text())
+    for key in ("api", "invoke"):
+        figures = report[key]
+        assert 0 < figures["min_us"] <= figures["p50_us"] <= figures["p95_us"] <= figures["p99_us"]
+    assert report["request"]["candidates"] == 100 and report["api_over_invoke_p50"] > 0
+    assert report["cold_start"]["tensorflow_imported"] is False and report["cold_start"]["peak_rss_mb_max"] > 0
