@@ -62,12 +62,13 @@ class Ranking:
     Attributes:
         user_id: The user, as scored.
         user_known: False if the model has never seen this user (the scores
-            then come from the shared out-of-vocabulary user embedding).
+            then come from the shared out-of-vocabulary user embedding);
+            ``None`` when there were no candidates, so nothing was scored.
         candidates: Distinct titles by descending score (ties keep input order).
     """
 
     user_id: str
-    user_known: bool
+    user_known: bool | None
     candidates: list[ScoredCandidate]
 
 
@@ -245,12 +246,14 @@ class EdgeRanker:
             session = self._local.session = _Session(self.backend, self.model, self.num_threads)
         return session
 
-    def _predict(self, user_id: Any, candidates: Sequence[Any]) -> tuple[str, bool, list[str], np.ndarray, np.ndarray]:
+    def _predict(
+        self, user_id: Any, candidates: Sequence[Any]
+    ) -> tuple[str, bool | None, list[str], np.ndarray, np.ndarray]:
         user_text, user_bytes = _text(user_id, "user_id")
         texts, encoded = _titles(candidates)
         scores = np.empty(len(encoded), dtype=np.float32)
         known = np.empty(len(encoded), dtype=bool)
-        user_known = True
+        user_known = None
         session = self._session()
         user = np.array([user_bytes], dtype=np.object_)
         for start in range(0, len(encoded), self.chunk_size):

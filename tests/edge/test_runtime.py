@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime import BackendUnavailableError, EdgeRanker, InputError, ModelError, load_backend
+from edge_runtime import BackendUnavailableError, EdgeRanker, InputError, ModelError, Ranking, load_backend
 
 UNKNOWN = "Not A Real Movie (2031)"
 
@@ -57,7 +57,7 @@ def test_rank_returns_the_best_k_best_first(ranker: EdgeRanker, titles: list[str
 
 def test_empty_candidates_give_an_empty_result(ranker: EdgeRanker) -> None:
     assert ranker.score("42", []).shape == (0,)
-    assert ranker.rank("42", [], k=5).candidates == []
+    assert ranker.rank("42", [], k=5) == Ranking("42", None, [])
 
 
 def test_unknown_titles_are_scored_and_flagged(ranker: EdgeRanker, titles: list[str]) -> None:
