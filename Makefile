@@ -16,11 +16,11 @@ TFLITE_VENV := .venv-tflite
 
 install: $(VENV)/.installed
 
-# Trainer environment: TensorFlow, TFRS, ScaNN, tfds, LiteRT, pytest.
+# Trainer environment: TensorFlow, TFRS, ScaNN, tfds, LiteRT, matplotlib, pytest.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_QUIET) --upgrade pip
-	$(VENV)/bin/pip install $(PIP_QUIET) -e '.[train,edge,dev]'
+	$(VENV)/bin/pip install $(PIP_QUIET) -e '.[train,edge,bench,dev]'
 	touch $@
 
 # Edge environment on LiteRT: numpy 2 and ai-edge-litert, no TensorFlow.

@@ -7,29 +7,38 @@ from dataclasses import dataclass
 
 @dataclass
 class BenchConfig:
-    """What to measure and how.
+    """The benchmark matrix: every contender at every candidate count and thread count.
 
     Attributes:
         saved_model: The ranker SavedModel folder.
-        model: The converted ``.tflite`` ranker.
-        data: ``.npz`` test split (``user_id``, ``movie_title``) to draw the
-            user and candidates from.
-        output: Where the JSON results go.
-        candidates: Candidates scored per request.
-        threads: TensorFlow intra-/inter-op threads and interpreter threads.
-        warmup: Untimed calls before measuring.
-        repeats: Timed calls per contender.
-        seed: Picks the candidates.
+        models: Converted rankers (bundle folders), one contender per model and backend.
+        data: ``.npz`` test split: requests are drawn from it and RMSE is computed on it.
+        output_dir: Where results.json, results.md and the plots go.
+        contenders: Names to run (see ``edgerank bench --help``); empty runs every available one.
+        candidate_counts: Candidates per request.
+        threads: Interpreter threads (TensorFlow's intra- and inter-op threads likewise).
+        tflite_runtime_python: Python of an environment with tflite-runtime (it needs numpy<2).
+        quick: A few hundred calls per cell and one thread count, for CI; every file is still written.
+        warmup: Untimed calls per cell.
+        seconds_per_cell: Timing budget per cell; the call count is derived from it.
+        min_calls: Fewest timed calls per cell.
+        max_calls: Most timed calls per cell.
+        seed: Picks the requests.
     """
 
     saved_model: str = "artifacts/ranking"
-    model: str = "artifacts/edge/ranker.tflite"
+    models: tuple[str, ...] = ("artifacts/edge",)
     data: str = "artifacts/data/test.npz"
-    output: str = "artifacts/bench/latency.json"
-    candidates: int = 100
-    threads: int = 1
+    output_dir: str = "artifacts/bench"
+    contenders: tuple[str, ...] = ()
+    candidate_counts: tuple[int, ...] = (1, 10, 100, 1000)
+    threads: tuple[int, ...] = (1, 2)
+    tflite_runtime_python: str = ".venv-tflite/bin/python"
+    quick: bool = False
     warmup: int = 50
-    repeats: int = 1000
+    seconds_per_cell: float = 1.0
+    min_calls: int = 500
+    max_calls: int = 5000
     seed: int = 42
 
 

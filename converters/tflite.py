@@ -109,6 +109,19 @@ def edge_scores(ranker: EdgeRanker, users: np.ndarray, titles: np.ndarray) -> np
     return scores
 
 
+def architecture(loaded: tf.Module) -> dict:
+    """Vocabulary and embedding sizes and dense kernel shapes of a loaded ranker SavedModel.
+
+    Vocabulary sizes exclude the out-of-vocabulary row. Benchmarks derive
+    FLOPs from this; apps can read the vocabulary sizes.
+    """
+    (users, user_dim), = [v.shape.as_list() for v in loaded.model.user_embeddings.variables]
+    (titles, title_dim), = [v.shape.as_list() for v in loaded.model.movie_embeddings.variables]
+    kernels = [v.shape.as_list() for v in loaded.model.ratings.variables if v.shape.rank == 2]
+    return {"user_vocabulary": users - 1, "title_vocabulary": titles - 1, "user_embedding": user_dim,
+            "title_embedding": title_dim, "dense": kernels}
+
+
 def convert_ranker(config: ConvertConfig) -> ConversionReport:
     """Converts the ranker SavedModel's ``score`` signature to a validated ``.tflite``.
 
@@ -166,6 +179,7 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
         "sha256": report.sha256,
         "size_bytes": report.size_bytes,
         "signature": signature,
+        "architecture": architecture(loaded),
         "out_of_vocabulary": OUT_OF_VOCABULARY,
         "validation": {"saved_model": str(saved_model_dir), "pairs": report.validated_pairs,
                        "max_abs_diff": report.max_abs_diff, "tolerance": report.tolerance, "backend": report.backend},

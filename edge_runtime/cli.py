@@ -170,9 +170,9 @@ def cmd_bench_edge(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from benchmarks.config import BenchConfig
-    from benchmarks.latency import run_latency_benchmark
+    from benchmarks.matrix import run_matrix
 
-    run_latency_benchmark(config_from_args(BenchConfig, args))
+    run_matrix(config_from_args(BenchConfig, args))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -197,8 +197,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     # Benchmarks get fresh processes so that their thread settings and memory are their own.
     data = str(output / "data" / "test.npz")
     edgerank = [sys.executable, "-m", "edge_runtime.cli"]
-    subprocess.run([*edgerank, "bench", "--saved-model", str(output / "ranking"), "--model", conversion.output,
-                    "--data", data, "--output", str(output / "bench" / "latency.json")], check=True)
+    subprocess.run([*edgerank, "bench", "--saved-model", str(output / "ranking"), "--models", str(output / "edge"),
+                    "--data", data, "--output-dir", str(output / "bench")], check=True)
     subprocess.run([*edgerank, "bench-edge", "--model", str(output / "edge"), "--data", data,
                     "--output", str(output / "bench" / "edge.json")], check=True, stdout=subprocess.DEVNULL)
     retrieval = metrics["retrieval"]
@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(bench_edge, EdgeBenchConfig)
     bench_edge.set_defaults(handler=cmd_bench_edge)
 
-    bench = commands.add_parser("bench", help="time the SavedModel against the .tflite")
+    bench = commands.add_parser("bench", help="the SavedModel against every edge contender: latency, memory, size, RMSE")
     add_config_arguments(bench, BenchConfig)
     bench.set_defaults(handler=cmd_bench)
 

@@ -17,6 +17,9 @@ Schema (version 1)::
                     "outputs": {"rating": {"dtype": "float32", "shape": [-1]},
                                 "user_known": {"dtype": "bool", "shape": [1]},
                                 "title_known": {"dtype": "bool", "shape": [-1]}}},
+      "architecture": {"user_vocabulary": 943, "title_vocabulary": 1664,
+                       "user_embedding": 32, "title_embedding": 32,
+                       "dense": [[64, 256], [256, 64], [64, 1]]},
       "out_of_vocabulary": "…",
       "validation": {…},                 # what the converter checked
       "created": "2026-11-23T10:00:00Z"

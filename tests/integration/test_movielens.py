@@ -58,19 +58,49 @@ def test_split_is_the_tutorials(demo: Path) -> None:
 
 def test_artifact_layout(demo: Path) -> None:
     for path in ("ranking/saved_model.pb", "retrieval/saved_model.pb", "edge/ranker.tflite", "edge/manifest.json",
-                 "bench/latency.json", "bench/edge.json", "data/test.npz", "metrics.json"):
+                 "bench/results.json", "bench/edge.json", "data/test.npz", "metrics.json"):
         assert (demo / path).is_file(), path
     validation = json.loads((demo / "edge" / "manifest.json").read_text())["validation"]
     assert validation["pairs"] == 20_000 and validation["max_abs_diff"] <= 1e-4
 
 
-def test_bench_reports_percentiles_for_every_contender(demo: Path) -> None:
-    bench = json.loads((demo / "bench" / "latency.json").read_text())
-    assert bench["request"]["candidates"] == 100 and bench["request"]["threads"] == 1
-    assert {"savedmodel_signature", "savedmodel_call"} <= set(bench["contenders"])
-    for figures in bench["contenders"].values():
-        assert 0 < figures["min_us"] <= figures["p50_us"] <= figures["p95_us"]
-        assert figures["max_abs_diff_vs_savedmodel"] <= 1e-4
+def _check_matrix(report: dict, counts: list[int], threads: list[int]) -> None:
+    contenders = report["contenders"]
+    assert {"savedmodel_call", "savedmodel_signature", "tflite_ranker_ai_edge_litert",
+            "tflite_ranker_tflite_runtime"} <= set(contenders)
+    for name, entry in contenders.items():
+        assert entry["size_bytes"] > 0 and entry["cold_start_s"] > 0 and entry["peak_rss_mb"] > 0, name
+        assert entry["test_rmse"] == pytest.approx(contenders["savedmodel_signature"]["test_rmse"], abs=1e-4), name
+        assert sorted(entry["threads"]) == [str(t) for t in threads], name
+        for cells in entry["threads"].values():
+            assert sorted(cells, key=int) == [str(n) for n in counts], name
+            for cell in cells.values():
+                assert 0 < cell["min_us"] <= cell["p50_us"] <= cell["p95_us"] <= cell["p99_us"], name
+                assert cell["calls"] >= 100 and cell["gflops_per_s"] > 0 and cell["candidates_per_s"] > 0
+                assert cell["p50_vs_savedmodel_signature"] > 0
+
+
+def test_demo_runs_the_full_bench_matrix(demo: Path) -> None:
+    report = json.loads((demo / "bench" / "results.json").read_text())
+    _check_matrix(report, [1, 10, 100, 1000], [1, 2])
+    for name in ("results.md", "latency.png", "size_rmse.png", "edge.json"):
+        assert (demo / "bench" / name).stat().st_size > 0, name
+
+
+def test_quick_bench_writes_a_complete_report(demo: Path, tmp_path: Path) -> None:
+    output = tmp_path / "bench"
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_runtime.cli", "bench", "--quick", "--saved-model", str(demo / "ranking"),
+         "--models", str(demo / "edge"), "--data", str(demo / "data" / "test.npz"), "--output-dir", str(output)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((output / "results.json").read_text())
+    _check_matrix(report, [1, 10, 100, 1000], [1])
+    table = (output / "results.md").read_text()
+    assert table.count("\n| ") == len(report["contenders"]) and "Machine:" in table  # one row each
+    for plot in ("latency.png", "size_rmse.png"):
+        assert (output / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_score_cli_ranks_best_first(demo: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,18 @@ def test_conversion_writes_a_verifiable_manifest(converted_model: Path) -> None:
     assert manifest["model"] == converted_model.name and manifest["size_bytes"] == converted_model.stat().st_size
     assert manifest["validation"]["pairs"] == 200 and manifest["validation"]["max_abs_diff"] <= 1e-4
     assert EdgeRanker(converted_model.parent).manifest == manifest
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path: Path) -> None:
+    mask = os.umask(0o022)
+    try:
+        atomic.write_bytes(tmp_path / "f", b"x")
+        with atomic.directory(tmp_path / "d"):
+            pass
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
 
 
 def test_atomic_directory_keeps_the_old_folder_when_the_write_fails(tmp_path: Path) -> None:

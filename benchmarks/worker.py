@@ -1,0 +1,106 @@
+"""One contender in its own process: ``python -m benchmarks.worker SPEC_JSON``.
+
+The benchmark matrix (``benchmarks.matrix``) starts one worker per contender
+and thread count, so its cold start, peak memory and thread settings are its
+own. A worker imports TensorFlow only for a SavedModel contender, so the
+``.tflite`` contenders run in environments without it (``tflite-runtime``
+lives in its own virtual environment).
+
+Protocol: the worker prints ``ready`` once it has imported, loaded and scored
+its first request (the parent times that as the cold start), then one JSON
+line with every figure. Its peak resident memory is read right after the
+timed requests, before the optional accuracy pass loads the whole test split.
+
+Spec fields: ``kind`` (``savedmodel_signature``, ``savedmodel_call`` or
+``tflite``), ``model``, ``backend`` (tflite only), ``threads``, ``requests``
+(``{N: [user_id, [titles]]}``, the same for every contender), ``warmup``,
+``seconds_per_cell``, ``min_calls``, ``max_calls``, and ``rmse_data`` (a test
+``.npz`` to compute RMSE on, or empty).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from benchmarks.measure import summarize, time_calls
+
+Scorer = Callable[[str, Sequence[str]], np.ndarray]
+
+
+def savedmodel_scorer(path: str, kind: str, threads: int) -> Scorer:
+    """Scores one user against titles through the SavedModel, as a server would."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    loaded = tf.saved_model.load(path)
+    if kind == "savedmodel_signature":
+        signature = loaded.signatures["serving_default"]
+        return lambda user, titles: signature(
+            user_id=tf.constant([user] * len(titles)), movie_title=tf.constant(list(titles)))["rating"].numpy()
+    return lambda user, titles: loaded(
+        {"user_id": tf.constant([user] * len(titles)), "movie_title": tf.constant(list(titles))}).numpy().reshape(-1)
+
+
+def tflite_scorer(path: str, backend: str, threads: int) -> tuple[Scorer, str]:
+    """Scores through the edge client; returns the scorer and the backend's version."""
+    from edge_runtime import EdgeRanker
+
+    ranker = EdgeRanker(path, num_threads=threads, backend=backend or None)
+    return ranker.score, f"{ranker.backend.name} {ranker.backend.version}"
+
+
+def test_rmse(score: Scorer, data: str) -> float:
+    """RMSE of the contender's predictions over the whole test split, one call per user."""
+    with np.load(data, allow_pickle=False) as split:
+        users, titles, ratings = split["user_id"].astype(np.str_), split["movie_title"].astype(np.str_), split["user_rating"]
+    predictions = np.empty(len(users), dtype=np.float64)
+    for user in np.unique(users):
+        rows = np.flatnonzero(users == user)
+        predictions[rows] = score(str(user), titles[rows].tolist())
+    return float(np.sqrt(np.mean((predictions - ratings) ** 2)))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM on Linux, else getrusage)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def run(spec: dict) -> dict:
+    """Measures one contender per ``spec`` (see the module docstring)."""
+    if spec["kind"] == "tflite":
+        score, runtime = tflite_scorer(spec["model"], spec.get("backend", ""), spec["threads"])
+    else:
+        score = savedmodel_scorer(spec["model"], spec["kind"], spec["threads"])
+        import tensorflow as tf
+
+        runtime = f"tensorflow {tf.__version__}"
+    requests = spec["requests"]
+    score(*next(iter(requests.values())))
+    print("ready", flush=True)
+
+    cells = {}
+    for n, (user, titles) in requests.items():
+        probe = time_calls(lambda: score(user, titles), spec["warmup"], 20)
+        calls = int(np.clip(spec["seconds_per_cell"] * 1e6 / np.median(probe), spec["min_calls"], spec["max_calls"]))
+        cells[n] = {**summarize(time_calls(lambda: score(user, titles), 0, calls)), "calls": calls}
+    result = {"runtime": runtime, "cells": cells, "peak_rss_mb": round(peak_rss_mb(), 1)}
+    if spec["rmse_data"]:
+        result["test_rmse"] = test_rmse(score, spec["rmse_data"])
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(json.loads(sys.argv[1]))), flush=True)
