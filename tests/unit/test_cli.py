@@ -60,6 +60,18 @@ def test_flags_reach_nested_fields() -> None:
     assert config.retrieval.epochs == TrainConfig().retrieval.epochs
 
 
+@pytest.mark.parametrize("config", [
+    TrainConfig(),
+    TrainConfig(data="x.zip", seed=3, ranking=dataclasses.replace(TrainConfig().ranking, hidden_units=(8,), epochs=9)),
+    TrainConfig(retrieval=dataclasses.replace(TrainConfig().retrieval, metrics_during_training=True)),
+    BenchConfig(quick=True, contenders=("savedmodel_call",), threads=(2,)),
+])
+def test_config_to_argv_round_trips(config) -> None:
+    command = {TrainConfig: "train", BenchConfig: "bench"}[type(config)]
+    args = cli.build_parser().parse_args([command, *cli.config_to_argv(config)])
+    assert cli.config_from_args(type(config), args) == config
+
+
 def _edgerank(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edge_runtime.cli", *args], capture_output=True, text=True)
 
