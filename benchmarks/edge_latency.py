@@ -7,6 +7,9 @@ one user against N candidates, single thread by default, it times
 * ``invoke``: a second interpreter on the same model with the same inputs
   already set, timing ``interpreter.invoke()`` alone (the floor);
 
+in alternating rounds, so that anything else the machine does at the time
+(another process exiting, memory being reclaimed) weighs on both alike;
+
 and starts ``cold_starts`` fresh processes that import ``edge_runtime``, load
 the model and score once, reporting their wall time and peak resident memory.
 """
@@ -27,6 +30,9 @@ from edge_runtime import EdgeRanker, atomic
 from edge_runtime.ranker import SIGNATURE, TITLE_INPUT, USER_INPUT
 
 log = logging.getLogger(__name__)
+
+#: The API and the bare interpreter are timed in this many alternating rounds.
+ROUNDS = 10
 
 # A scoring process as a device runs it: import, load, first score; then its peak RSS.
 # On Linux getrusage's ru_maxrss carries the parent's peak across fork+exec, so the
@@ -70,21 +76,30 @@ def run_edge_benchmark(config: EdgeBenchConfig) -> dict:
     """
     user, titles = pick_request(config.data, config.candidates, config.seed)
     ranker = EdgeRanker(config.model, num_threads=config.threads, backend=config.backend or None)
-    api = summarize(time_calls(lambda: ranker.score(user, titles), config.warmup, config.repeats))
-
     bare = ranker.backend.interpreter_class(model_content=ranker.model.content, num_threads=config.threads)
     inputs = bare.get_signature_runner(SIGNATURE).get_input_details()
     bare.resize_tensor_input(inputs[TITLE_INPUT]["index"], [len(titles)])
     bare.allocate_tensors()
     bare.set_tensor(inputs[USER_INPUT]["index"], np.array([user.encode()], dtype=np.object_))
     bare.set_tensor(inputs[TITLE_INPUT]["index"], np.array([t.encode() for t in titles], dtype=np.object_))
-    invoke = summarize(time_calls(bare.invoke, config.warmup, config.repeats))
+
+    def api_call() -> None:
+        ranker.score(user, titles)
+
+    for fn in (api_call, bare.invoke):
+        time_calls(fn, config.warmup, 0)
+    per_round = max(1, config.repeats // ROUNDS)
+    api_rounds, invoke_rounds = [], []
+    for _ in range(ROUNDS):
+        api_rounds.append(time_calls(api_call, 0, per_round))
+        invoke_rounds.append(time_calls(bare.invoke, 0, per_round))
+    api, invoke = summarize(np.concatenate(api_rounds)), summarize(np.concatenate(invoke_rounds))
 
     report = {
         "machine": machine(),
         "backend": {"name": ranker.backend.name, "version": ranker.backend.version},
         "request": {"candidates": len(titles), "threads": config.threads, "warmup": config.warmup,
-                    "repeats": config.repeats},
+                    "repeats": per_round * ROUNDS, "rounds": ROUNDS},
         "timer_overhead_us": round(timer_overhead_us(), 3),
         "api": api,
         "invoke": invoke,

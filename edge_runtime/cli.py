@@ -217,10 +217,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     log.info("Scoring user 42 on the edge runtime:")
     ranker = EdgeRanker(output / "edge")
     _print_json(_ranking_json(ranker, ranker.rank("42", DEMO_CANDIDATES)))
-    edgerank("bench", "--saved-model", str(output / "ranking"), "--models", str(output / "edge"), "--data", data,
-             "--output-dir", str(output / "bench"))
     edgerank("bench-edge", "--model", str(output / "edge"), "--data", data, "--output", str(output / "bench" / "edge.json"),
              show_output=False)
+    edgerank("bench", "--saved-model", str(output / "ranking"), "--models", str(output / "edge"), "--data", data,
+             "--output-dir", str(output / "bench"))
 
     metrics = json.loads((output / "metrics.json").read_text())
     validation = ranker.manifest["validation"]
