@@ -27,9 +27,8 @@ from pathlib import Path
 
 from benchmarks.config import BenchConfig
 from benchmarks.flops import request_flops
-from benchmarks.measure import machine, pick_request, timer_overhead_us
+from benchmarks.measure import BenchError, machine, pick_request, timer_overhead_us
 from edge_runtime import atomic
-from edge_runtime.errors import EdgeRankError
 from edge_runtime.manifest import load_model
 
 log = logging.getLogger(__name__)
@@ -37,10 +36,6 @@ log = logging.getLogger(__name__)
 #: The reference every ratio is taken against.
 REFERENCE = "savedmodel_signature"
 SAVEDMODEL_CONTENDERS = ("savedmodel_call", "savedmodel_signature")
-
-
-class BenchError(EdgeRankError):
-    """A contender could not be measured (missing model, failed worker, unknown name)."""
 
 
 @dataclasses.dataclass(frozen=True)

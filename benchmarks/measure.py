@@ -10,6 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime.errors import EdgeRankError
+
+
+class BenchError(EdgeRankError):
+    """A benchmark cannot run as asked (too few titles, unknown contender, a failed worker)."""
+
 
 def time_calls(fn: Callable[[], object], warmup: int, repeats: int) -> np.ndarray:
     """Calls ``fn`` ``warmup`` times, then times ``repeats`` calls one by one.
@@ -28,7 +34,7 @@ def time_calls(fn: Callable[[], object], warmup: int, repeats: int) -> np.ndarra
 
 
 def timer_overhead_us(repeats: int = 10_000) -> float:
-    """Median cost of timing an empty call, in microseconds (subtract nothing; report it)."""
+    """Median cost of timing an empty call, in microseconds: reported beside the figures, which include it."""
     return float(np.median(time_calls(lambda: None, 100, repeats)))
 
 
@@ -57,7 +63,7 @@ def pick_request(data: str | Path, candidates: int, seed: int) -> tuple[str, lis
     values, counts = np.unique(users, return_counts=True)
     pool = np.unique(titles)
     if candidates > len(pool):
-        raise ValueError(f"{data} holds {len(pool)} distinct titles, fewer than {candidates} candidates")
+        raise BenchError(f"{data} holds {len(pool)} distinct titles, fewer than {candidates} candidates")
     chosen = np.random.default_rng(seed).choice(pool, size=candidates, replace=False)
     return str(values[np.argmax(counts)]), chosen.tolist()
 
