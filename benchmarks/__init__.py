@@ -1,8 +1,13 @@
 """Measure the converted ranker against the SavedModel it came from.
 
-``benchmarks.latency`` times one user against N candidates, single thread,
-through the SavedModel (its signature and its restored ``__call__``) and the
-``.tflite`` on the edge runtime. ``benchmarks.config`` is TensorFlow-free.
+* ``benchmarks.matrix``: ``edgerank bench``, every contender (the SavedModel's
+  ``__call__`` and signature, each ``.tflite`` on each edge backend) at several
+  candidate and thread counts, each in its own ``benchmarks.worker`` process.
+* ``benchmarks.edge_latency``: ``edgerank bench-edge``, the edge client's API
+  against the bare interpreter, and its cold start; runs without TensorFlow.
+* ``benchmarks.measure`` and ``benchmarks.flops``: timing and FLOP counting.
+
+``benchmarks.config`` is TensorFlow-free, so the CLI can read it on a device.
 """
 
 import os
