@@ -40,12 +40,13 @@ SAVEDMODEL_CONTENDERS = ("savedmodel_call", "savedmodel_signature")
 
 @dataclasses.dataclass(frozen=True)
 class Contender:
-    """One thing to measure: a name, the worker spec's kind and model, and its Python."""
+    """One thing to measure: a name, the worker spec's kind and model, its Python, its size on disk."""
 
     name: str
     kind: str
     model: str
     python: str
+    size_bytes: int
     backend: str = ""
 
 
@@ -57,14 +58,17 @@ def quick(config: BenchConfig) -> BenchConfig:
 
 def available_contenders(config: BenchConfig) -> list[Contender]:
     """Every contender this machine can run, by name."""
-    contenders = [Contender(kind, kind, config.saved_model, sys.executable) for kind in SAVEDMODEL_CONTENDERS]
+    saved_model_bytes = sum(p.stat().st_size for p in Path(config.saved_model).rglob("*") if p.is_file())
+    contenders = [Contender(kind, kind, config.saved_model, sys.executable, saved_model_bytes)
+                  for kind in SAVEDMODEL_CONTENDERS]
     runtimes = [("ai_edge_litert", sys.executable)]
     if Path(config.tflite_runtime_python).exists():
         runtimes.append(("tflite_runtime", str(Path(config.tflite_runtime_python).absolute())))
     for model in config.models:
-        variant = load_model(model).path.stem
+        verified = load_model(model)
         for backend, python in runtimes:
-            contenders.append(Contender(f"tflite_{variant}_{backend}", "tflite", model, python, backend))
+            contenders.append(Contender(f"tflite_{verified.path.stem}_{backend}", "tflite", model, python,
+                                        len(verified.content), backend))
     return contenders
 
 
@@ -85,11 +89,6 @@ def _run_worker(contender: Contender, threads: int, requests: dict, config: Benc
     result = json.loads(rest.strip().splitlines()[-1])
     result["cold_start_s"] = round(cold_start, 3)
     return result
-
-
-def _size_bytes(path: str) -> int:
-    path = Path(path)
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
 def run_matrix(config: BenchConfig) -> dict:
@@ -119,7 +118,7 @@ def run_matrix(config: BenchConfig) -> dict:
         measured = _run_worker(contender, threads, requests, config)
         entry = results.setdefault(contender.name, {
             "runtime": measured["runtime"], "model": contender.model,
-            "size_bytes": _size_bytes(contender.model if contender.kind != "tflite" else str(load_model(contender.model).path)),
+            "size_bytes": contender.size_bytes,
             "threads": {},
         })
         if "test_rmse" in measured:

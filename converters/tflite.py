@@ -25,6 +25,7 @@ from converters.config import ConvertConfig
 from edge_runtime import EdgeRanker, atomic, manifest
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.ranker import SIGNATURE as SCORE_SIGNATURE
+from edge_runtime.ranker import score_pairs
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +100,6 @@ def saved_model_scores(saved_model: tf.types.experimental.GenericFunction, users
     )
 
 
-def edge_scores(ranker: EdgeRanker, users: np.ndarray, titles: np.ndarray) -> np.ndarray:
-    """Scores (user, title) pairs on the edge runtime, one call per user (the ``score`` signature)."""
-    scores = np.empty(len(users), dtype=np.float32)
-    order = np.argsort(users, kind="stable")
-    boundaries = np.flatnonzero(users[order][1:] != users[order][:-1]) + 1
-    for rows in np.split(order, boundaries):
-        scores[rows] = ranker.score(str(users[rows[0]]), titles[rows].tolist())
-    return scores
-
-
 def architecture(loaded: tf.Module) -> dict:
     """Vocabulary and embedding sizes and dense kernel shapes of a loaded ranker SavedModel.
 
@@ -153,7 +144,7 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
         tmp.write_bytes(model_bytes)
         ranker = EdgeRanker(tmp, verify=False)
         signature = ranker.signature()
-        converted = edge_scores(ranker, users, titles)
+        converted = score_pairs(ranker.score, users, titles)
         max_diff = float(np.max(np.abs(converted - reference)))
         log.info("Converted model vs SavedModel on %d pairs: max |diff| %.2e (tolerance %.0e, %s)",
                  len(users), max_diff, config.tolerance, ranker.backend.name)

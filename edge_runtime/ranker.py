@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +99,28 @@ def _titles(candidates: Sequence[Any]) -> tuple[list[str], list[bytes]]:
     except (AttributeError, UnicodeEncodeError, TypeError):
         pairs = [_text(title, f"candidate {i}") for i, title in enumerate(candidates)]
         return [text for text, _ in pairs], [data for _, data in pairs]
+
+
+def score_pairs(
+    score: Callable[[str, list[str]], np.ndarray], users: np.ndarray, titles: np.ndarray
+) -> np.ndarray:
+    """Scores (user, title) pairs with one ``score(user, titles)`` call per distinct user.
+
+    Args:
+        score: One user against a list of titles -> one score per title
+            (``EdgeRanker.score``, or a SavedModel wrapped the same way).
+        users, titles: Equal-length 1-D string arrays, one pair per row.
+
+    Returns:
+        float32 scores in row order.
+    """
+    scores = np.empty(len(users), dtype=np.float32)
+    order = np.argsort(users, kind="stable")
+    boundaries = np.flatnonzero(users[order][1:] != users[order][:-1]) + 1
+    for rows in np.split(order, boundaries):
+        if len(rows):
+            scores[rows] = score(str(users[rows[0]]), titles[rows].tolist())
+    return scores
 
 
 def _describe(details: dict[str, dict]) -> dict[str, dict]:
