@@ -10,8 +10,9 @@ class BenchConfig:
     """The benchmark matrix: every contender at every candidate count and thread count.
 
     Attributes:
-        saved_model: The ranker SavedModel folder.
-        models: Converted rankers (bundle folders), one contender per model and backend.
+        saved_model: The ranker SavedModel: a version folder or its base (the highest version is taken).
+        models: Converted rankers (bundle folders), one contender per model and backend,
+            named after the bundle folder.
         data: ``.npz`` test split: requests are drawn from it and RMSE is computed on it.
         output_dir: Where results.json, results.md and the plots go.
         contenders: Names to run (see ``edgerank bench --help``); empty runs every available one.
@@ -27,7 +28,8 @@ class BenchConfig:
     """
 
     saved_model: str = "artifacts/ranking"
-    models: tuple[str, ...] = ("artifacts/edge",)
+    models: tuple[str, ...] = ("artifacts/edge/float32", "artifacts/edge/float16", "artifacts/edge/dynamic",
+                               "artifacts/edge/int8")
     data: str = "artifacts/data/test.npz"
     output_dir: str = "artifacts/bench"
     contenders: tuple[str, ...] = ()
@@ -59,7 +61,7 @@ class EdgeBenchConfig:
         seed: Picks the candidates.
     """
 
-    model: str = "artifacts/edge"
+    model: str = "artifacts/edge/float32"
     data: str = "artifacts/data/test.npz"
     output: str = "artifacts/bench/edge.json"
     candidates: int = 100

@@ -30,6 +30,7 @@ from benchmarks.flops import request_flops
 from benchmarks.measure import BenchError, machine, pick_request, timer_overhead_us
 from edge_runtime import atomic
 from edge_runtime.manifest import load_model
+from trainer import serving
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,9 @@ def quick(config: BenchConfig) -> BenchConfig:
 
 def available_contenders(config: BenchConfig) -> list[Contender]:
     """Every contender this machine can run, by name."""
-    saved_model_bytes = sum(p.stat().st_size for p in Path(config.saved_model).rglob("*") if p.is_file())
-    contenders = [Contender(kind, kind, config.saved_model, sys.executable, saved_model_bytes)
+    saved_model = serving.resolve(config.saved_model)
+    saved_model_bytes = sum(p.stat().st_size for p in saved_model.rglob("*") if p.is_file())
+    contenders = [Contender(kind, kind, str(saved_model), sys.executable, saved_model_bytes)
                   for kind in SAVEDMODEL_CONTENDERS]
     runtimes = [("ai_edge_litert", sys.executable)]
     if Path(config.tflite_runtime_python).exists():
@@ -67,7 +69,7 @@ def available_contenders(config: BenchConfig) -> list[Contender]:
     for model in config.models:
         verified = load_model(model)
         for backend, python in runtimes:
-            contenders.append(Contender(f"tflite_{verified.path.stem}_{backend}", "tflite", model, python,
+            contenders.append(Contender(f"tflite_{verified.path.parent.name}_{backend}", "tflite", model, python,
                                         len(verified.content), backend))
     return contenders
 

@@ -1,16 +1,24 @@
 """Atomic writes: a file or folder appears whole, or the previous one stays.
 
-Every stage writes its artifacts through these helpers, so a crash or a bad
-input never leaves a half-written model, bundle or report behind. Standard
-library only.
+Every stage writes its artifacts through these helpers, so a crash, a kill or
+a bad input never leaves a half-written model, bundle or report behind: the
+new content is built in a temporary sibling (``.<name>.<pid>.<random>.tmp``)
+and renamed into place. A folder that already exists is swapped with the new
+one in a single ``renameat2(RENAME_EXCHANGE)`` call on Linux, so there is no
+moment without it either. Temporary siblings left by a killed process are
+removed by the next write to the same path. Standard library only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import glob
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +31,48 @@ def _umask() -> int:
     return mask
 
 
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
+
+
+def _remove_stale(path: Path) -> None:
+    """Removes temporary siblings of ``path`` whose writing process has died."""
+    for sibling in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        pid = sibling.name[len(path.name) + 2 :].split(".", 1)[0]
+        if not pid.isdigit() or sibling.suffix not in (".tmp", ".old"):
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            if sibling.is_dir() and not sibling.is_symlink():
+                shutil.rmtree(sibling, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    sibling.unlink()
+        except PermissionError:  # alive, another user's
+            pass
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swaps two paths in one step (Linux ``renameat2``); ``False`` where that is unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system cannot exchange
+        return False
+    raise OSError(error, os.strerror(error), str(a))
+
+
 @contextlib.contextmanager
 def file(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yields a temporary path beside ``path`` that replaces it when the block succeeds.
@@ -32,7 +82,8 @@ def file(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
     try:
@@ -71,15 +122,18 @@ def directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    _remove_stale(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; give it a normal folder's mode
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if path.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    if path.exists() and _exchange(tmp, path):
+        shutil.rmtree(tmp, ignore_errors=True)  # now holds the previous content
+    elif path.exists():  # no atomic exchange here: a short window without `path`
+        old = Path(tempfile.mkdtemp(prefix=_temporary_prefix(path), suffix=".old", dir=path.parent))
         os.rename(path, old / path.name)
         os.rename(tmp, path)
         shutil.rmtree(old, ignore_errors=True)

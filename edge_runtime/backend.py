@@ -41,11 +41,26 @@ class Backend:
         name: ``"ai_edge_litert"``, ``"tflite_runtime"`` or ``"tensorflow"``.
         distribution: The package that provides it.
         interpreter_class: The backend's ``Interpreter`` class.
+        op_resolver_type: The backend's ``OpResolverType`` enum.
     """
 
     name: str
     distribution: str
     interpreter_class: Any
+    op_resolver_type: Any
+
+    def interpreter(self, model_content: bytes, num_threads: int, default_delegates: bool = True) -> Any:
+        """A new interpreter on ``model_content``.
+
+        Args:
+            model_content: The ``.tflite`` bytes.
+            num_threads: Interpreter threads.
+            default_delegates: Apply the default CPU delegate (XNNPACK); ``False``
+                runs every op on the built-in kernels.
+        """
+        options = {} if default_delegates else {
+            "experimental_op_resolver_type": self.op_resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+        return self.interpreter_class(model_content=model_content, num_threads=num_threads, **options)
 
     @property
     def version(self) -> str:
@@ -84,7 +99,7 @@ def load_backend(name: str | None = None) -> Backend:
         except ImportError as error:
             errors.append(f"{backend_name}: {error}")
             continue
-        return Backend(backend_name, distribution, module.Interpreter)
+        return Backend(backend_name, distribution, module.Interpreter, module.OpResolverType)
     raise BackendUnavailableError(
         "no TFLite interpreter is installed; install one with "
         "`pip install ai-edge-litert` or `pip install 'numpy<2' tflite-runtime` ("

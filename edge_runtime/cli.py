@@ -1,4 +1,4 @@
-"""The ``edgerank`` command: train, convert, score, info, bench, bench-edge, demo.
+"""The ``edgerank`` command: train, convert, bundle, score, info, bench, bench-edge, demo.
 
 ``score``, ``info`` and ``bench-edge`` run on a device, so this module imports
 nothing heavy: the other subcommands import TensorFlow inside their handlers. Their flags are
@@ -130,6 +130,18 @@ def cmd_convert(args: argparse.Namespace) -> None:
     _print_json(dataclasses.asdict(convert_ranker(config_from_args(ConvertConfig, args))))
 
 
+def cmd_bundle(args: argparse.Namespace) -> None:
+    from converters.bundle import ANDROID_ASSET_DIR, android_snippet, copy_bundle
+    from converters.config import BundleConfig
+
+    config = config_from_args(BundleConfig, args)
+    written = copy_bundle(config.model, config.out, android=config.android)
+    log.info("Wrote the bundle to %s", written)
+    if config.android:
+        log.info("Merge %s into your app's src/main/assets; this Kotlin loads it:\n", config.out)
+        print(android_snippet(ANDROID_ASSET_DIR))
+
+
 def _ranking_json(ranker: EdgeRanker, ranking: Ranking) -> dict:
     """What ``edgerank score`` prints: the user, the backend, candidates best first."""
     return {"backend": f"{ranker.backend.name} {ranker.backend.version}", **dataclasses.asdict(ranking)}
@@ -161,6 +173,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     if args.candidates_file is not None:
         candidates += read_candidates(args.candidates_file)
     ranker = EdgeRanker(args.model, num_threads=args.threads, backend=args.backend, verify=args.verify)
+    if not candidates and args.candidates_file is None:
+        candidates = ranker.titles()  # the whole catalogue
     _print_json(_ranking_json(ranker, ranker.rank(args.user, candidates, k=args.k)))
 
 
@@ -197,6 +211,7 @@ class DemoError(EdgeRankError):
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from converters.config import VARIANTS
     from trainer.config import TrainConfig
 
     config = config_from_args(TrainConfig, args)
@@ -212,24 +227,27 @@ def cmd_demo(args: argparse.Namespace) -> None:
             raise DemoError(f"`edgerank {arguments[0]}` failed with status {stage.returncode} (its message is above)")
 
     edgerank("train", *config_to_argv(config))
-    edgerank("convert", "--saved-model", str(output / "ranking"), "--output", str(output / "edge" / "ranker.tflite"),
-             "--validation-data", data, show_output=False)
+    bundles = {variant: output / "edge" / name for variant, name in VARIANTS.items()}
+    for variant, bundle in bundles.items():
+        edgerank("convert", "--saved-model", str(output / "ranking"), "--quantize", variant, "--output", str(bundle),
+                 "--validation-data", data, "--calibration-data", str(output / "data" / "train.npz"),
+                 show_output=False)
     log.info("Scoring user 42 on the edge runtime:")
-    ranker = EdgeRanker(output / "edge")
+    ranker = EdgeRanker(bundles["none"])
     _print_json(_ranking_json(ranker, ranker.rank("42", DEMO_CANDIDATES)))
-    edgerank("bench-edge", "--model", str(output / "edge"), "--data", data, "--output", str(output / "bench" / "edge.json"),
-             show_output=False)
-    edgerank("bench", "--saved-model", str(output / "ranking"), "--models", str(output / "edge"), "--data", data,
-             "--output-dir", str(output / "bench"))
+    edgerank("bench-edge", "--model", str(bundles["none"]), "--data", data,
+             "--output", str(output / "bench" / "edge.json"), show_output=False)
+    edgerank("bench", "--saved-model", str(output / "ranking"), "--models", *map(str, bundles.values()),
+             "--data", data, "--output-dir", str(output / "bench"))
 
     metrics = json.loads((output / "metrics.json").read_text())
-    validation = ranker.manifest["validation"]
-    log.info(
-        "Done: ranking RMSE %.4f; retrieval top-10 %.4f, top-100 %.4f; %s is %.0f KB and matches the SavedModel "
-        "within %.1e. Artifacts in %s/",
-        metrics["ranking"]["rmse"], metrics["retrieval"]["top_10"], metrics["retrieval"]["top_100"],
-        ranker.model.path, len(ranker.model.content) / 1024, validation["max_abs_diff"], output,
-    )
+    log.info("Done: ranking RMSE %.4f; retrieval top-10 %.4f, top-100 %.4f. Artifacts in %s/",
+             metrics["ranking"]["rmse"], metrics["retrieval"]["top_10"], metrics["retrieval"]["top_100"], output)
+    for variant, bundle in bundles.items():
+        description = json.loads((bundle / "manifest.json").read_text())
+        log.info("  %-8s %4.0f KB, test RMSE %.4f, max |diff| %.1e, %s", VARIANTS[variant],
+                 description["size_bytes"] / 1024, description["metrics"]["test_rmse"],
+                 description["metrics"]["max_abs_diff"], bundle)
 
 
 def _version() -> str:
@@ -260,7 +278,7 @@ class _VersionAction(argparse.Action):
 def build_parser() -> argparse.ArgumentParser:
     """The ``edgerank`` argument parser with every subcommand."""
     from benchmarks.config import BenchConfig, EdgeBenchConfig
-    from converters.config import ConvertConfig
+    from converters.config import BundleConfig, ConvertConfig
     from trainer.config import TrainConfig
 
     parser = argparse.ArgumentParser(prog="edgerank", description=__doc__.split("\n\n")[0])
@@ -271,9 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(train, TrainConfig)
     train.set_defaults(handler=cmd_train)
 
-    convert = commands.add_parser("convert", help="convert the ranker SavedModel to a validated .tflite")
+    convert = commands.add_parser("convert", help="convert the ranker SavedModel to a validated, quantized bundle")
     add_config_arguments(convert, ConvertConfig)
     convert.set_defaults(handler=cmd_convert)
+
+    bundle = commands.add_parser("bundle", help="verify a bundle and copy it, e.g. into an Android app's assets")
+    add_config_arguments(bundle, BundleConfig)
+    bundle.set_defaults(handler=cmd_bundle)
 
     backends = [name for name, _, _ in BACKENDS]
     score = commands.add_parser("score", help="rank candidate titles for one user on the edge runtime")
@@ -286,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--backend", choices=backends, default=None, help="interpreter (default: the first installed)")
     score.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
                        help="check the model against its manifest's SHA-256 (default: on)")
-    score.add_argument("candidates", nargs="*", metavar="CANDIDATE", help="movie titles to rank")
+    score.add_argument("candidates", nargs="*", metavar="CANDIDATE",
+                       help="movie titles to rank (none: every title in the bundle's catalogue)")
     score.set_defaults(handler=cmd_score)
 
     info = commands.add_parser("info", help="the backend in use and, with --model, the model's contract")

@@ -1,16 +1,18 @@
 """``manifest.json``: what a converted model is, and the checksum that guards it.
 
-A model folder ("bundle") holds the ``.tflite`` file and ``manifest.json``
-beside it. The runtime reads the model's bytes, checks their SHA-256 against
-the manifest, and only then hands them to the interpreter: a flipped byte can
-make native code crash or score silently wrong, and only a checksum catches it.
+A model bundle is a folder holding the ``.tflite`` file, ``manifest.json``
+and ``titles.txt`` (written by ``converters.bundle``). The runtime reads the
+model's bytes, checks their SHA-256 against the manifest, and only then hands
+them to the interpreter: a flipped byte can make native code crash or score
+silently wrong, and only a checksum catches it.
 
-Schema (version 1)::
+Schema (version 2)::
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
+      "name": "movielens-ranker", "version": "3+int8",
       "model": "ranker.tflite",          # file name, beside the manifest
-      "sha256": "…", "size_bytes": 544192,
+      "sha256": "…", "size_bytes": 196456,
       "signature": {"name": "score",
                     "inputs": {"user_id": {"dtype": "string", "shape": [1]},
                                "movie_title": {"dtype": "string", "shape": [-1]}},
@@ -21,8 +23,16 @@ Schema (version 1)::
                        "user_embedding": 32, "title_embedding": 32,
                        "dense": [[64, 256], [256, 64], [64, 1]]},
       "out_of_vocabulary": "…",
-      "validation": {…},                 # what the converter checked
-      "created": "2026-11-23T10:00:00Z"
+      "quantization": {"mode": "int8", "per_channel_dense": false},
+      "runtime": {"ops": [["FULLY_CONNECTED", 4], …], "min_runtime_version": "2.5.0",
+                  "target_runtime": "2.14.0",
+                  "cpu_delegate": "xnnpack"},   # or "none": load without default delegates
+      "metrics": {"test_rmse": 1.1082, "saved_model_test_rmse": 1.1079, "max_abs_diff": 0.02,
+                  "pairs": 20000, "rmse_tolerance": 0.01, "backend": "ai_edge_litert 2.3.0"},
+      "training": {"saved_model": "…/ranking/3", "model_version": 3,
+                   "data_fingerprint": "…", "trained": "2026-11-23T10:00:00+00:00"},
+      "titles": {"file": "titles.txt", "count": 1664},
+      "created": "2026-11-23T10:00:00+00:00"
     }
 """
 
@@ -38,7 +48,9 @@ from typing import Any
 from edge_runtime.errors import EdgeRankError
 
 MANIFEST_NAME = "manifest.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: ``runtime.cpu_delegate`` values: the interpreter's default CPU delegate (XNNPACK) or none.
+CPU_DELEGATES = ("xnnpack", "none")
 
 
 class ModelError(EdgeRankError):
@@ -82,6 +94,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
     for field, kind in (("model", str), ("sha256", str), ("size_bytes", int)):
         if not isinstance(manifest.get(field), kind):
             raise ModelError(f"{path} lacks a valid {field!r} field")
+    runtime = manifest.get("runtime", {})
+    delegate = runtime.get("cpu_delegate", "xnnpack") if isinstance(runtime, dict) else None
+    if delegate not in CPU_DELEGATES:
+        raise ModelError(f"{path}: runtime.cpu_delegate must be one of {list(CPU_DELEGATES)}, got {delegate!r}")
     if Path(manifest["model"]).name != manifest["model"]:
         raise ModelError(f"{path}: 'model' must be a file name beside the manifest, got {manifest['model']!r}")
     return manifest
@@ -129,6 +145,26 @@ def load_model(path: str | os.PathLike[str], verify: bool = True) -> VerifiedMod
         )
     _check_flatbuffer(model_path, content)
     return VerifiedModel(model_path, content, manifest)
+
+
+def read_titles(model: VerifiedModel) -> list[str]:
+    """The catalogue of a verified bundle (``titles.txt``), in vocabulary order.
+
+    Raises:
+        ModelError: The model was loaded without a manifest, or the titles file
+            is missing, not UTF-8, or holds another count than the manifest says.
+    """
+    if model.manifest is None or not isinstance(model.manifest.get("titles"), dict):
+        raise ModelError(f"{model.path} has no manifest naming a titles file: not a complete bundle")
+    path = model.path.parent / Path(str(model.manifest["titles"].get("file"))).name
+    try:
+        titles = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ModelError(f"cannot read the bundle's titles {path}: {error}") from error
+    if len(titles) != model.manifest["titles"].get("count"):
+        raise ModelError(f"{path} has {len(titles)} titles, the manifest says "
+                         f"{model.manifest['titles'].get('count')}: the bundle is incomplete")
+    return titles
 
 
 def _check_flatbuffer(path: Path, content: bytes) -> None:

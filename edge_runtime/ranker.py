@@ -27,7 +27,7 @@ import numpy as np
 
 from edge_runtime.backend import Backend, load_backend
 from edge_runtime.errors import EdgeRankError
-from edge_runtime.manifest import ModelError, VerifiedModel, load_model
+from edge_runtime.manifest import ModelError, VerifiedModel, load_model, read_titles
 
 SIGNATURE = "score"
 USER_INPUT = "user_id"
@@ -134,13 +134,35 @@ def _describe(details: dict[str, dict]) -> dict[str, dict]:
 
 
 class _Session:
-    """One interpreter with its tensors, owned by one thread."""
+    """One interpreter with its tensors, owned by one thread.
+
+    The CPU delegate is the one the manifest names (the converter found
+    which one runs the model). Without a manifest, XNNPACK is tried first and
+    dropped if it refuses the model: it cannot prepare some quantized models,
+    and says so only when a request is run, so loading runs one.
+    """
 
     def __init__(self, backend: Backend, model: VerifiedModel, num_threads: int) -> None:
-        try:
-            self.interpreter = backend.interpreter_class(model_content=model.content, num_threads=num_threads)
-        except (ValueError, RuntimeError) as error:
-            raise ModelError(f"the interpreter cannot load {model.path}: {error}") from error
+        wanted = (model.manifest or {}).get("runtime", {}).get("cpu_delegate")
+        for self.cpu_delegate in [wanted] if wanted else ["xnnpack", "none"]:
+            try:
+                self.interpreter = backend.interpreter(model.content, num_threads,
+                                                       default_delegates=self.cpu_delegate == "xnnpack")
+            except (ValueError, RuntimeError) as error:
+                raise ModelError(f"the interpreter cannot load {model.path}: {error}") from error
+            self._bind(model)
+            if wanted:
+                return  # tensors are allocated on the first request
+            try:
+                self.run(np.array([b""], dtype=np.object_), np.array([b"", b""], dtype=np.object_))
+                return
+            except (ValueError, RuntimeError) as error:
+                failure = error
+        raise ModelError(f"the interpreter cannot run {model.path} (CPU delegate: {self.cpu_delegate}): {failure}") \
+            from failure
+
+    def _bind(self, model: VerifiedModel) -> None:
+        """Checks the ``score`` signature and finds its tensors."""
         signatures = self.interpreter.get_signature_list()
         found = signatures.get(SIGNATURE, {})
         if sorted(found.get("inputs", [])) != sorted(INPUTS) or sorted(found.get("outputs", [])) != sorted(OUTPUTS):
@@ -175,7 +197,9 @@ class _Session:
 _PROBE = """
 import sys
 from edge_runtime.backend import load_backend
-interpreter = load_backend(sys.argv[2]).interpreter_class(model_path=sys.argv[1], num_threads=1)
+backend = load_backend(sys.argv[2])
+with open(sys.argv[1], "rb") as model:
+    interpreter = backend.interpreter(model.read(), 1, default_delegates=False)
 interpreter.get_signature_list()
 interpreter.allocate_tensors()
 """
@@ -252,6 +276,19 @@ class EdgeRanker:
     def manifest(self) -> dict[str, Any] | None:
         """The model's manifest (``None`` if loaded unverified)."""
         return self.model.manifest
+
+    def titles(self) -> list[str]:
+        """The bundle's catalogue (``titles.txt``): every title the model knows, in vocabulary order.
+
+        Raises:
+            ModelError: The model was loaded without a bundle, or its titles file is damaged.
+        """
+        return read_titles(self.model)
+
+    @property
+    def cpu_delegate(self) -> str:
+        """``"xnnpack"`` if the default CPU delegate runs the model, ``"none"`` if the built-in kernels do."""
+        return self._session().cpu_delegate
 
     def signature(self) -> dict[str, Any]:
         """The ``score`` signature as the interpreter sees it.

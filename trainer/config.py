@@ -65,11 +65,14 @@ class TrainConfig:
             tensorflow-datasets.
         output_dir: Where the artifacts go (layout in the README).
         seed: Seeds Python, NumPy and TensorFlow before each model is built.
+        model_version: Version folder the models are exported to
+            (``ranking/<version>/``); ``None`` takes one past the highest present.
     """
 
     data: str | None = None
     output_dir: str = "artifacts"
     seed: int = 42
+    model_version: int | None = None
     split: SplitConfig = field(default_factory=SplitConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)

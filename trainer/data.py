@@ -132,6 +132,23 @@ def save_columns(path: str | os.PathLike[str], columns: Columns) -> None:
     atomic.write_bytes(path, buffer.getvalue())
 
 
+def fingerprint(columns: Columns) -> str:
+    """SHA-256 over the columns' names and values, in order: which data a model was trained on.
+
+    Two runs on the same split give the same fingerprint; any changed, added or
+    reordered rating changes it.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(columns):
+        values = np.asarray(columns[name])
+        digest.update(name.encode())
+        if values.dtype.kind in "OSU":
+            digest.update("\x1f".join(map(str, values.tolist())).encode("utf-8", "surrogatepass"))
+        else:
+            digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()
+
+
 def _rows(columns: Columns, indices: np.ndarray) -> Columns:
     return {name: values[indices] for name, values in columns.items()}
 

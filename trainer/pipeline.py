@@ -2,11 +2,15 @@
 
 Writes into ``config.output_dir`` (see the README's artifact layout):
 
-* ``ranking/``: the ranker SavedModel (``serving_default`` and ``score``).
-* ``retrieval/``: the ScaNN index SavedModel (load it after ``import scann``).
-* ``data/test.npz``: the test split's ``user_id``, ``movie_title`` and
-  ``user_rating``, which conversion validates on and benchmarks draw from.
-* ``metrics.json``: test metrics of both models.
+* ``ranking/<version>/``: the ranker SavedModel (``serving_default`` and
+  ``score``) in the TensorFlow Serving layout, with ``assets.extra/`` (see
+  ``trainer.serving``).
+* ``retrieval/<version>/``: the ScaNN index SavedModel (load it after
+  ``import scann``).
+* ``data/train.npz``, ``data/test.npz``: the split's ``user_id``,
+  ``movie_title`` and ``user_rating``; conversion calibrates on the first and
+  validates on the second, benchmarks draw from the second.
+* ``metrics.json``: test metrics of both models, the data's fingerprint.
 
 Each is written to a temporary path and renamed into place.
 """
@@ -14,6 +18,7 @@ Each is written to a temporary path and renamed into place.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import sys
 import time
@@ -23,13 +28,17 @@ import numpy as np
 import tensorflow as tf
 
 from edge_runtime import atomic
-from trainer import data, ranking, retrieval
+from trainer import data, ranking, retrieval, serving
 from trainer.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
 #: Test-split columns handed to the converter and the benchmarks.
 HANDOFF_COLUMNS = ("user_id", "movie_title", "user_rating")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _dataset(columns: data.Columns, names: tuple[str, ...]) -> tf.data.Dataset:
@@ -61,7 +70,11 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
         len(movielens.ratings["user_id"]), len(train_split["user_id"]),
         len(test_split["user_id"]), len(user_ids), len(movie_titles),
     )
-    data.save_columns(output / "data" / "test.npz", {name: test_split[name] for name in HANDOFF_COLUMNS})
+    for name, split in (("train", train_split), ("test", test_split)):
+        data.save_columns(output / "data" / f"{name}.npz", {column: split[column] for column in HANDOFF_COLUMNS})
+    train_fingerprint = data.fingerprint({column: train_split[column] for column in HANDOFF_COLUMNS})
+    version = config.model_version or max(serving.next_version(output / "ranking"),
+                                          serving.next_version(output / "retrieval"))
 
     started = time.perf_counter()
     log.info("Training the ranker (%d epochs)", config.ranking.epochs)
@@ -72,8 +85,13 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     )
     ranking_metrics["train_seconds"] = round(time.perf_counter() - started, 2)
     log.info("Ranking test RMSE %.4f", ranking_metrics["rmse"])
-    with atomic.directory(output / "ranking") as folder:
+    with atomic.directory(output / "ranking" / str(version)) as folder:
         ranking.export_ranking(ranker, folder)
+        serving.write_extras(folder, {
+            "name": "movielens-ranker", "version": version, "created": _now(),
+            "data_fingerprint": train_fingerprint, "test_metrics": {"rmse": ranking_metrics["rmse"]},
+            "user_vocabulary": len(user_ids), "title_vocabulary": len(movie_titles),
+        }, movie_titles.tolist())
 
     started = time.perf_counter()
     log.info("Training the retrieval towers (%d epochs)", config.retrieval.epochs)
@@ -91,7 +109,7 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     retrieval_metrics[f"scann_recall_at_{config.retrieval.index_k}"] = retrieval.recall_against_exact(
         scann_index, exact_index, user_ids
     )
-    with atomic.directory(output / "retrieval") as folder:
+    with atomic.directory(output / "retrieval" / str(version)) as folder:
         retrieval.export_index(scann_index, folder)
 
     metrics = {
@@ -104,7 +122,9 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
             "users": int(len(user_ids)),
             "titles": int(len(movie_titles)),
             "test_rating_mean": float(np.mean(test_split["user_rating"])),
+            "train_fingerprint": train_fingerprint,
         },
+        "model_version": version,
         "config": dataclasses.asdict(config),
         "tensorflow": tf.__version__,
         "devices": devices,

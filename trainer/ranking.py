@@ -22,7 +22,7 @@ import tensorflow_recommenders as tfrs
 
 from edge_runtime.ranker import SIGNATURE as SCORE_SIGNATURE
 from trainer.config import RankingConfig
-from trainer.towers import string_embedding
+from trainer.towers import input_pipeline, string_embedding
 
 
 class RankingModel(tfrs.models.Model):
@@ -43,7 +43,7 @@ class RankingModel(tfrs.models.Model):
         self.movie_embeddings = string_embedding(movie_titles, config.embedding_dim)
         self.ratings = tf.keras.Sequential(
             [tf.keras.layers.Dense(units, activation="relu") for units in config.hidden_units]
-            + [tf.keras.layers.Dense(1)]
+            + [tf.keras.layers.Dense(1, dtype="float32")]  # ratings in float32 under mixed precision
         )
         self.task = tfrs.tasks.Ranking(
             loss=tf.keras.losses.MeanSquaredError(),
@@ -98,6 +98,7 @@ def train_ranking(
     config: RankingConfig,
     seed: int,
     verbose: int = 1,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> tuple[RankingModel, dict[str, float]]:
     """Trains the ranker and evaluates it on the test split.
 
@@ -105,19 +106,20 @@ def train_ranking(
         train, test: Unbatched datasets of ``user_id``, ``movie_title`` and
             ``user_rating``.
         user_ids, movie_titles: Vocabularies.
-        config: Hyperparameters.
+        config: Hyperparameters (batch sizes are global, across replicas).
         seed: Seeds weight initialisation and the training shuffle.
         verbose: Keras ``fit`` verbosity (progress bar).
+        strategy: Where to train (``trainer.distribution``); ``None`` is the default strategy.
 
     Returns:
         The trained model and ``{"rmse": test RMSE}``.
     """
     tf.keras.utils.set_random_seed(seed)
-    model = RankingModel(user_ids, movie_titles, config)
-    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate=config.learning_rate))
-    cached_train = train.shuffle(100_000, seed=seed).batch(config.batch_size).cache()
-    model.fit(cached_train, epochs=config.epochs, verbose=verbose)
-    result = model.evaluate(test.batch(config.eval_batch_size).cache(), return_dict=True, verbose=0)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = RankingModel(user_ids, movie_titles, config)
+        model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate=config.learning_rate))
+    model.fit(input_pipeline(train, config.batch_size, seed), epochs=config.epochs, verbose=verbose)
+    result = model.evaluate(input_pipeline(test, config.eval_batch_size), return_dict=True, verbose=0)
     return model, {"rmse": float(result["rmse"])}
 
 

@@ -18,7 +18,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from trainer.config import RetrievalConfig
-from trainer.towers import string_embedding
+from trainer.towers import input_pipeline, string_embedding
 
 #: ``FactorizedTopK`` cut-offs reported for the test split.
 TOP_KS = (1, 5, 10, 50, 100)
@@ -55,7 +55,10 @@ class RetrievalModel(tfrs.Model):
         return tfrs.tasks.Retrieval(metrics=tfrs.metrics.FactorizedTopK(candidates=candidates, ks=TOP_KS))
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        return self.task(self.user_model(features["user_id"]), self.movie_model(features["movie_title"]))
+        # float32 scores even when the towers compute in float16 (mixed precision).
+        users = tf.cast(self.user_model(features["user_id"]), tf.float32)
+        movies = tf.cast(self.movie_model(features["movie_title"]), tf.float32)
+        return self.task(users, movies)
 
 
 def train_retrieval(
@@ -66,15 +69,17 @@ def train_retrieval(
     config: RetrievalConfig,
     seed: int,
     verbose: int = 1,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> tuple[RetrievalModel, dict[str, float]]:
     """Trains the two towers and evaluates top-k accuracy on the test split.
 
     Args:
         train, test: Unbatched datasets of ``user_id`` and ``movie_title``.
         user_ids, movie_titles: Vocabularies (unique titles).
-        config: Hyperparameters.
+        config: Hyperparameters (batch sizes are global, across replicas).
         seed: Seeds weight initialisation and the training shuffle.
         verbose: Keras ``fit`` verbosity (progress bar).
+        strategy: Where to train (``trainer.distribution``); ``None`` is the default strategy.
 
     Returns:
         The model and ``{"top_1": …, "top_5": …, "top_10": …, "top_50": …,
@@ -82,13 +87,14 @@ def train_retrieval(
         user's top k of all titles.
     """
     tf.keras.utils.set_random_seed(seed)
-    model = RetrievalModel(user_ids, movie_titles, config)
-    model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate=config.learning_rate))
-    cached_train = train.shuffle(100_000, seed=seed).batch(config.batch_size).cache()
-    model.fit(cached_train, epochs=config.epochs, verbose=verbose)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = RetrievalModel(user_ids, movie_titles, config)
+        model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate=config.learning_rate))
+    model.fit(input_pipeline(train, config.batch_size, seed), epochs=config.epochs, verbose=verbose)
     if not config.metrics_during_training:
-        model.task = model.make_task(with_metrics=True)
-    result = model.evaluate(test.batch(config.eval_batch_size).cache(), return_dict=True, verbose=0)
+        with (strategy or tf.distribute.get_strategy()).scope():
+            model.task = model.make_task(with_metrics=True)
+    result = model.evaluate(input_pipeline(test, config.eval_batch_size), return_dict=True, verbose=0)
     return model, {
         f"top_{k}": float(result[f"factorized_top_k/top_{k}_categorical_accuracy"]) for k in TOP_KS
     }

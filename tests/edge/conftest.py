@@ -37,9 +37,19 @@ def reference() -> dict:
     return json.loads(REFERENCE.read_text())
 
 
+#: Bundle folders ``edgerank demo`` writes, one per variant.
+VARIANTS = ("float32", "float16", "dynamic", "int8")
+
+
 @pytest.fixture(scope="session")
 def bundle() -> Path:
-    return ARTIFACTS / "edge"
+    """The float32 bundle."""
+    return ARTIFACTS / "edge" / "float32"
+
+
+@pytest.fixture(scope="session", params=VARIANTS)
+def variant_bundle(request: pytest.FixtureRequest) -> Path:
+    return ARTIFACTS / "edge" / request.param
 
 
 @pytest.fixture(scope="session")

@@ -45,8 +45,14 @@ def test_k_and_unknown_flags_in_the_json(bundle: Path) -> None:
                                                                             "Not A Real Movie (2031)": False}
 
 
-def test_no_candidates_is_an_empty_result(bundle: Path) -> None:
-    assert _ok(edgerank("score", "--model", str(bundle), "--user", "42"))["candidates"] == []
+def test_no_candidates_ranks_the_whole_catalogue(bundle: Path, tmp_path: Path) -> None:
+    best = _ok(edgerank("score", "--model", str(bundle), "--user", "42", "--k", "5"))["candidates"]
+    everything = _ok(edgerank("score", "--model", str(bundle), "--user", "42"))["candidates"]
+    assert len(everything) == 1664 and best == everything[:5]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert _ok(edgerank("score", "--model", str(bundle), "--user", "42", "--candidates-file", str(empty)))[
+        "candidates"] == []
 
 
 def test_bad_inputs_exit_2_with_one_line(bundle: Path, tmp_path: Path) -> None:

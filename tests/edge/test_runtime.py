@@ -217,9 +217,11 @@ def test_a_model_without_manifest_needs_verify_false(bundle: Path, tmp_path: Pat
     "manifest, message",
     [
         ("{not json", "cannot read"),
-        ('{"schema_version": 99}', "schema_version 99; this runtime reads 1"),
-        ('{"schema_version": 1, "model": "ranker.tflite", "sha256": "x"}', "lacks a valid 'size_bytes' field"),
-        ('{"schema_version": 1, "model": "../x.tflite", "sha256": "x", "size_bytes": 1}', "must be a file name"),
+        ('{"schema_version": 99}', "schema_version 99; this runtime reads 2"),
+        ('{"schema_version": 2, "model": "ranker.tflite", "sha256": "x"}', "lacks a valid 'size_bytes' field"),
+        ('{"schema_version": 2, "model": "../x.tflite", "sha256": "x", "size_bytes": 1}', "must be a file name"),
+        ('{"schema_version": 2, "model": "ranker.tflite", "sha256": "x", "size_bytes": 1, '
+         '"runtime": {"cpu_delegate": "gpu"}}', "cpu_delegate must be one of"),
     ],
 )
 def test_a_broken_manifest_is_named(bundle: Path, tmp_path: Path, manifest: str, message: str) -> None:
@@ -243,7 +245,7 @@ def test_manifest_describes_the_signature(ranker: EdgeRanker) -> None:
         "outputs": {"rating": {"dtype": "float32", "shape": [-1]}, "title_known": {"dtype": "bool", "shape": [-1]},
                     "user_known": {"dtype": "bool", "shape": [1]}},
     }
-    assert ranker.manifest["validation"]["max_abs_diff"] <= 1e-4
+    assert ranker.manifest["metrics"]["max_abs_diff"] <= 1e-4
 
 
 # --- backends -------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import trainer  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from converters.config import ConvertConfig
+from converters.config import VARIANTS, ConvertConfig
 from trainer.config import RankingConfig, RetrievalConfig, SplitConfig, TrainConfig
 
 
@@ -29,15 +29,24 @@ def trained(synthetic_archive: Path, tmp_path_factory: pytest.TempPathFactory) -
     return output
 
 
+def convert_config(trained: Path, quantize: str = "none", **overrides) -> ConvertConfig:
+    """Converts the synthetic ranker into ``trained/edge/<variant>``, calibrating on its training split."""
+    defaults = dict(saved_model=str(trained / "ranking"), quantize=quantize,
+                    output=str(trained / "edge" / VARIANTS[quantize]),
+                    validation_data=str(trained / "data" / "test.npz"),
+                    calibration_data=str(trained / "data" / "train.npz"))
+    return ConvertConfig(**{**defaults, **overrides})
+
+
 @pytest.fixture(scope="session")
-def converted_model(trained: Path) -> Path:
+def bundles(trained: Path) -> dict[str, Path]:
+    """Every variant's bundle, by ``--quantize`` value."""
     from converters.tflite import convert_ranker
 
-    report = convert_ranker(
-        ConvertConfig(
-            saved_model=str(trained / "ranking"),
-            output=str(trained / "edge" / "ranker.tflite"),
-            validation_data=str(trained / "data" / "test.npz"),
-        )
-    )
-    return Path(report.output)
+    return {variant: Path(convert_ranker(convert_config(trained, variant)).bundle) for variant in VARIANTS}
+
+
+@pytest.fixture(scope="session")
+def converted_model(bundles: dict[str, Path]) -> Path:
+    """The float32 model inside its bundle."""
+    return bundles["none"] / "ranker.tflite"

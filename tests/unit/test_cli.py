@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.config import BenchConfig
-from converters.config import ConvertConfig
+from converters.config import BundleConfig, ConvertConfig
 from edge_runtime import cli
 from trainer.config import TrainConfig
 
@@ -35,7 +35,9 @@ def _field_flags(cls: type, prefix: str = "") -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "command, config", [("train", TrainConfig), ("demo", TrainConfig), ("convert", ConvertConfig), ("bench", BenchConfig)]
+    "command, config",
+    [("train", TrainConfig), ("demo", TrainConfig), ("convert", ConvertConfig), ("bundle", BundleConfig),
+     ("bench", BenchConfig)],
 )
 def test_every_flag_is_one_config_field(command: str, config: type) -> None:
     assert _flags(command) == _field_flags(config)

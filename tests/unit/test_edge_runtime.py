@@ -36,7 +36,7 @@ def test_tensorflow_is_the_last_resort_backend(converted_model: Path) -> None:
 def test_conversion_writes_a_verifiable_manifest(converted_model: Path) -> None:
     manifest = json.loads((converted_model.parent / "manifest.json").read_text())
     assert manifest["model"] == converted_model.name and manifest["size_bytes"] == converted_model.stat().st_size
-    assert manifest["validation"]["pairs"] == 200 and manifest["validation"]["max_abs_diff"] <= 1e-4
+    assert manifest["metrics"]["pairs"] == 200 and manifest["metrics"]["max_abs_diff"] <= 1e-4
     assert EdgeRanker(converted_model.parent).manifest == manifest
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,10 +12,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from converters.config import ConvertConfig
-from converters import tflite
+from converters import compatibility, tflite
 from edge_runtime import EdgeRanker
 from tests.conftest import movie_title
+from tests.unit.conftest import convert_config
+from trainer import data, serving
 
 
 def test_metrics_cover_both_models(trained: Path) -> None:
@@ -28,11 +30,44 @@ def test_metrics_cover_both_models(trained: Path) -> None:
         baseline = float(np.sqrt(np.mean((test["user_rating"] - test["user_rating"].mean()) ** 2)))
     assert metrics["ranking"]["rmse"] < baseline
     assert metrics["data"] == {"ratings": 1000, "train": 800, "test": 200, "users": 30, "titles": 40,
-                               "test_rating_mean": pytest.approx(metrics["data"]["test_rating_mean"])}
+                               "test_rating_mean": pytest.approx(metrics["data"]["test_rating_mean"]),
+                               "train_fingerprint": metrics["data"]["train_fingerprint"]}
+    assert len(metrics["data"]["train_fingerprint"]) == 64 and metrics["model_version"] == 1
+
+
+def test_models_are_exported_in_the_tensorflow_serving_layout(trained: Path) -> None:
+    assert serving.versions(trained / "ranking") == serving.versions(trained / "retrieval") == [1]
+    info = serving.read_info(trained / "ranking" / "1")
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert info["data_fingerprint"] == metrics["data"]["train_fingerprint"]
+    assert info["test_metrics"]["rmse"] == metrics["ranking"]["rmse"] and info["version"] == 1
+    titles = (trained / "ranking" / "1" / "assets.extra" / "titles.txt").read_text(encoding="utf-8").splitlines()
+    assert sorted(titles) == sorted(movie_title(m) for m in range(1, 41))
+
+
+def test_serving_versions_resolve_to_the_highest(tmp_path: Path) -> None:
+    for version in ("1", "2", "10", "notes"):
+        (tmp_path / version).mkdir()
+        if version.isdigit():
+            (tmp_path / version / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "11").mkdir()  # no SavedModel inside: not a version
+    assert serving.versions(tmp_path) == [1, 2, 10] and serving.next_version(tmp_path) == 11
+    assert serving.resolve(tmp_path) == tmp_path / "10" and serving.resolve(tmp_path / "2") == tmp_path / "2"
+    with pytest.raises(serving.ServingLayoutError, match="neither a SavedModel nor"):
+        serving.resolve(tmp_path / "notes")
+
+
+def test_data_fingerprint_changes_with_any_rating() -> None:
+    columns = {"user_id": np.array(["1", "2"]), "movie_title": np.array(["a", "b"]), "user_rating": np.array([3.0, 4.0])}
+    same = {name: values.copy() for name, values in columns.items()}
+    changed = {**columns, "user_rating": np.array([3.0, 5.0])}
+    swapped = {name: values[::-1] for name, values in columns.items()}
+    assert data.fingerprint(columns) == data.fingerprint(same)
+    assert len({data.fingerprint(columns), data.fingerprint(changed), data.fingerprint(swapped)}) == 3
 
 
 def test_ranking_signatures_call_and_score_agree(trained: Path) -> None:
-    loaded = tf.saved_model.load(str(trained / "ranking"))
+    loaded = tf.saved_model.load(str(serving.resolve(trained / "ranking")))
     titles = [movie_title(m) for m in (1, 2, 3, 7)]
     pairs = loaded.signatures["serving_default"](
         user_id=tf.constant(["5"] * 4), movie_title=tf.constant(titles))["rating"].numpy()
@@ -48,7 +83,7 @@ def test_retrieval_index_reloads_in_a_fresh_process(trained: Path) -> None:
         "import trainer, sys, json\n"
         "from trainer.retrieval import load_index\n"
         "import tensorflow as tf\n"
-        f"index = load_index({str(trained / 'retrieval')!r})\n"
+        f"index = load_index({str(trained / 'retrieval' / '1')!r})\n"
         "scores, titles = index(tf.constant(['3']))\n"
         "print(json.dumps([t.decode() for t in titles.numpy()[0]]))\n"
     )
@@ -60,10 +95,11 @@ def test_retrieval_index_reloads_in_a_fresh_process(trained: Path) -> None:
 
 
 def test_conversion_matches_the_saved_model(trained: Path, converted_model: Path) -> None:
-    validation = json.loads((converted_model.parent / "manifest.json").read_text())["validation"]
-    assert validation["pairs"] == 200 and validation["max_abs_diff"] <= 1e-4
+    metrics = json.loads((converted_model.parent / "manifest.json").read_text())["metrics"]
+    assert metrics["pairs"] == 200 and metrics["max_abs_diff"] <= 1e-4
+    assert metrics["test_rmse"] == pytest.approx(metrics["saved_model_test_rmse"], abs=1e-5)
     ranker = EdgeRanker(converted_model)
-    loaded = tf.saved_model.load(str(trained / "ranking"))
+    loaded = tf.saved_model.load(str(serving.resolve(trained / "ranking")))
     titles = [movie_title(m) for m in range(1, 41)] + ["Not In The Catalogue (2030)"]
     expected = loaded.signatures["serving_default"](
         user_id=tf.constant(["9"] * len(titles)), movie_title=tf.constant(titles))["rating"].numpy()
@@ -73,28 +109,69 @@ def test_conversion_matches_the_saved_model(trained: Path, converted_model: Path
     assert [c.movie_title for c in ranked] == [titles[i] for i in np.argsort(-ranker.score("9", titles), kind="stable")[:5]]
 
 
+def test_every_variant_passes_the_quality_gate(trained: Path, bundles: dict[str, Path]) -> None:
+    sizes = {}
+    for variant, bundle in bundles.items():
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        sizes[variant] = manifest["size_bytes"]
+        metrics, runtime = manifest["metrics"], manifest["runtime"]
+        assert manifest["quantization"]["mode"] == variant and manifest["version"].startswith("1+")
+        assert metrics["test_rmse"] - metrics["saved_model_test_rmse"] <= 0.01, variant
+        assert runtime["min_runtime_version"] == "2.5.0" and runtime["cpu_delegate"] in ("xnnpack", "none")
+        assert not any(op.startswith("FULLY_CONNECTED v12") for op in runtime["ops"]), variant
+        ranker = EdgeRanker(bundle)
+        assert ranker.cpu_delegate == runtime["cpu_delegate"]
+        assert ranker.titles() == (trained / "ranking" / "1" / "assets.extra" / "titles.txt").read_text(
+            encoding="utf-8").splitlines()
+        assert manifest["training"]["data_fingerprint"] == serving.read_info(trained / "ranking" / "1")["data_fingerprint"]
+    # Full integer quantization computes in int8: its ops are the integer kernels.
+    int8_ops = json.loads((bundles["int8"] / "manifest.json").read_text())["runtime"]["ops"]
+    assert "FULLY_CONNECTED v4" in int8_ops and "GATHER v2" in int8_ops
+    assert sizes["int8"] < sizes["float16"] < sizes["none"] and sizes["dynamic"] < sizes["float16"]
+
+
 def test_conversion_refuses_a_model_that_disagrees(trained: Path, converted_model: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    before = converted_model.read_bytes()
+    before = {p.name: p.read_bytes() for p in converted_model.parent.iterdir()}
     real = tflite.saved_model_scores
     monkeypatch.setattr(tflite, "saved_model_scores", lambda *args: real(*args) + 1e-3)
-    config = ConvertConfig(saved_model=str(trained / "ranking"), output=str(converted_model),
-                           validation_data=str(trained / "data" / "test.npz"))
-    with pytest.raises(tflite.ConversionError, match=r"differs from the SavedModel by 0.001.* > 0.0001"):
-        tflite.convert_ranker(config)
-    assert converted_model.read_bytes() == before
-    assert sorted(p.name for p in converted_model.parent.iterdir()) == ["manifest.json", "ranker.tflite"]
+    with pytest.raises(tflite.ConversionError, match=r"differs from the SavedModel by 0.001.* > 0.0001.*previous bundle"):
+        tflite.convert_ranker(convert_config(trained))
+    assert {p.name: p.read_bytes() for p in converted_model.parent.iterdir()} == before
+    assert [p.name for p in converted_model.parent.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_quality_gate_refuses_a_variant_that_loses_accuracy(trained: Path, bundles: dict[str, Path]) -> None:
+    before = (bundles["int8"] / "manifest.json").read_bytes()
+    with pytest.raises(tflite.ConversionError, match=r"quality gate: the int8 variant's test RMSE .* by more than -1"):
+        tflite.convert_ranker(convert_config(trained, "int8", rmse_tolerance=-1.0))
+    assert (bundles["int8"] / "manifest.json").read_bytes() == before
+
+
+def test_ops_too_new_for_the_target_runtime_stop_conversion(trained: Path, tmp_path: Path) -> None:
+    with pytest.raises(compatibility.CompatibilityError,
+                       match=r"needs TFLite runtime 2.17.0 but the target is 2.14.0 .*FULLY_CONNECTED v12"):
+        tflite.convert_ranker(convert_config(trained, "dynamic", per_channel_dense=True, output=str(tmp_path / "b")))
+    assert not (tmp_path / "b").exists()
+    # The same model is accepted where the target runtime has the op.
+    report = tflite.convert_ranker(convert_config(trained, "dynamic", per_channel_dense=True, target_runtime="2.17.0",
+                                                  output=str(tmp_path / "b")))
+    assert "FULLY_CONNECTED v12" in report.ops and report.min_runtime_version == "2.17.0"
 
 
 def test_conversion_names_a_missing_saved_model(tmp_path: Path) -> None:
-    with pytest.raises(tflite.ConversionError, match="not a SavedModel"):
-        tflite.convert_ranker(ConvertConfig(saved_model=str(tmp_path), output=str(tmp_path / "m.tflite")))
+    with pytest.raises(serving.ServingLayoutError, match="neither a SavedModel"):
+        tflite.convert_ranker(convert_config(tmp_path, output=str(tmp_path / "b")))
+
+
+def test_conversion_names_an_unknown_variant(trained: Path) -> None:
+    with pytest.raises(tflite.ConversionError, match="unknown --quantize 'int4'"):
+        tflite.convert_ranker(dataclasses.replace(convert_config(trained), quantize="int4"))
 
 
 def test_conversion_names_unusable_validation_data(trained: Path, tmp_path: Path) -> None:
     bogus = tmp_path / "test.npz"
     np.savez(bogus, user_id=np.array(["1"]))
-    with pytest.raises(tflite.ConversionError, match="user_id and movie_title columns"):
-        tflite.convert_ranker(ConvertConfig(saved_model=str(trained / "ranking"), output=str(tmp_path / "m.tflite"),
-                                            validation_data=str(bogus)))
-    assert not (tmp_path / "m.tflite").exists()
+    with pytest.raises(tflite.ConversionError, match="columns user_id, movie_title, user_rating"):
+        tflite.convert_ranker(convert_config(trained, validation_data=str(bogus), output=str(tmp_path / "b")))
+    assert not (tmp_path / "b").exists()

@@ -1,0 +1,140 @@
+"""Model bundles: the self-describing folder an app ships.
+
+A bundle holds three files (the manifest's schema is in ``edge_runtime.manifest``)::
+
+    ranker.tflite    the model: raw strings in, ratings out
+    manifest.json    what the model is, what it was checked against, its SHA-256
+    titles.txt       the candidate titles it knows, one a line (the catalogue)
+
+``edgerank convert`` writes one bundle per variant; ``edgerank bundle`` verifies
+a bundle and copies it elsewhere, optionally as an Android ``assets`` folder.
+Bundles are written into a temporary folder beside the target and renamed into
+place (``edge_runtime.atomic.directory``), so a killed process leaves the
+previous bundle or the new one, never a mix. Standard library only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from edge_runtime import atomic, manifest
+from edge_runtime.manifest import MANIFEST_NAME, load_model, read_titles
+
+MODEL_NAME = "ranker.tflite"
+TITLES_NAME = "titles.txt"
+#: Subfolder of an Android ``assets`` folder that ``--android`` writes the bundle to.
+ANDROID_ASSET_DIR = "edgerank"
+
+
+def write_model(folder: str | os.PathLike[str], model: bytes) -> Path:
+    """Writes the model into a bundle folder being built; returns its path."""
+    path = Path(folder) / MODEL_NAME
+    path.write_bytes(model)
+    return path
+
+
+def write_description(folder: str | os.PathLike[str], model: bytes, description: dict[str, Any],
+                      titles: list[str]) -> None:
+    """Completes a bundle folder being built: ``titles.txt`` and ``manifest.json``, all files synced.
+
+    Args:
+        folder: The (temporary) bundle folder, already holding the model.
+        model: The model's bytes, for the checksum.
+        description: Manifest fields other than those computed here (schema
+            version, file names, checksum, size, title count, creation time).
+        titles: The catalogue, in vocabulary order.
+    """
+    folder = Path(folder)
+    fields = {
+        "schema_version": manifest.SCHEMA_VERSION,
+        "model": MODEL_NAME,
+        "sha256": manifest.sha256_hex(model),
+        "size_bytes": len(model),
+        **description,
+        "titles": {"file": TITLES_NAME, "count": len(titles)},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    (folder / TITLES_NAME).write_text("".join(f"{title}\n" for title in titles), encoding="utf-8")
+    (folder / MANIFEST_NAME).write_text(json.dumps(fields, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for path in folder.iterdir():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def write_bundle(out: str | os.PathLike[str], model: bytes, description: dict[str, Any], titles: list[str]) -> Path:
+    """Writes a whole bundle atomically (see ``write_description`` for the arguments).
+
+    Returns:
+        The bundle folder, ``out``; replaced whole if it existed.
+    """
+    with atomic.directory(out) as folder:
+        write_model(folder, model)
+        write_description(folder, model, description, titles)
+    return Path(out)
+
+
+def copy_bundle(source: str | os.PathLike[str], out: str | os.PathLike[str], android: bool = False) -> Path:
+    """Verifies a bundle and writes a copy of it.
+
+    Args:
+        source: A bundle folder (or the ``.tflite`` inside one).
+        out: The new bundle folder; with ``android``, an Android ``assets``
+            folder (other assets in it are kept), and the bundle goes to
+            ``out/edgerank/``.
+        android: Lay the copy out for an Android app's assets.
+
+    Returns:
+        The written bundle folder.
+
+    Raises:
+        ModelError: The source is not a complete bundle or fails its checksum.
+    """
+    verified = load_model(source)
+    titles = read_titles(verified)
+    fields = {key: value for key, value in verified.manifest.items()
+              if key not in ("schema_version", "model", "sha256", "size_bytes", "titles", "created")}
+    target = Path(out) / ANDROID_ASSET_DIR if android else Path(out)
+    return write_bundle(target, verified.content, fields, titles)
+
+
+def android_snippet(asset_dir: str = ANDROID_ASSET_DIR) -> str:
+    """Kotlin that loads a bundle from an app's assets and ranks titles with LiteRT's signature runner."""
+    return f'''// build.gradle.kts
+//   dependencies {{ implementation("com.google.ai.edge.litert:litert:1.4.0") }}
+//   android {{ androidResources {{ noCompress += "tflite" }} }}  // keeps the model mappable
+import android.content.Context
+import org.tensorflow.lite.Interpreter
+import java.io.FileInputStream
+import java.nio.channels.FileChannel
+
+fun loadRanker(context: Context): Interpreter {{
+    val fd = context.assets.openFd("{asset_dir}/{MODEL_NAME}")
+    val model = FileInputStream(fd.fileDescriptor).channel
+        .map(FileChannel.MapMode.READ_ONLY, fd.startOffset, fd.declaredLength)
+    return Interpreter(model, Interpreter.Options().setNumThreads(1))
+}}
+
+// The manifest's SHA-256 guards the model: check it after install or update, before loading.
+fun verifyRanker(context: Context): Boolean {{
+    val manifest = org.json.JSONObject(context.assets.open("{asset_dir}/{MANIFEST_NAME}").bufferedReader().readText())
+    val digest = java.security.MessageDigest.getInstance("SHA-256")
+        .digest(context.assets.open("{asset_dir}/{MODEL_NAME}").use {{ it.readBytes() }})
+    return digest.joinToString("") {{ "%02x".format(it) }} == manifest.getString("sha256")
+}}
+
+// Scores one user against candidate titles: raw strings in, one rating per title out.
+fun score(ranker: Interpreter, userId: String, titles: Array<String>): FloatArray {{
+    val rating = FloatArray(titles.size)
+    val inputs = mapOf<String, Any>("user_id" to arrayOf(userId), "movie_title" to titles)
+    val outputs = mapOf<String, Any>(
+        "rating" to rating, "user_known" to BooleanArray(1), "title_known" to BooleanArray(titles.size))
+    ranker.runSignature(inputs, outputs, "score")
+    return rating
+}}
+
+// The catalogue: context.assets.open("{asset_dir}/{TITLES_NAME}").bufferedReader().readLines()
+'''

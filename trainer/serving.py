@@ -1,0 +1,91 @@
+"""The TensorFlow Serving layout: ``<model>/<version>/saved_model.pb``.
+
+Each model the trainer exports goes into a numbered folder under its base
+(``artifacts/ranking/1/``, ``artifacts/ranking/2/``, …); TensorFlow Serving
+serves the highest version and picks up a new one when it appears. Beside the
+SavedModel, ``assets.extra/`` (ignored by TensorFlow Serving, kept with the
+version) holds what later stages need about the model:
+
+* ``edgerank.json``: name, version, creation time, the training data's
+  fingerprint, test metrics and vocabulary sizes.
+* ``titles.txt``: the model's title vocabulary, one a line (the catalogue an
+  app shows; the converters copy it into the edge bundle).
+
+Standard library only: converters and benchmarks resolve versions with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from edge_runtime.errors import EdgeRankError
+
+#: Where the extra files live inside a version folder (TensorFlow Serving's convention).
+EXTRA_DIR = "assets.extra"
+MODEL_INFO = "edgerank.json"
+TITLES = "titles.txt"
+
+
+class ServingLayoutError(EdgeRankError):
+    """The path is neither a SavedModel nor a base folder of numbered versions."""
+
+
+def versions(base: str | os.PathLike[str]) -> list[int]:
+    """Version numbers present under ``base`` (folders named by an integer holding a SavedModel), ascending."""
+    base = Path(base)
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir()
+                  if p.name.isdigit() and (p / "saved_model.pb").is_file())
+
+
+def next_version(base: str | os.PathLike[str]) -> int:
+    """The version a new export under ``base`` gets: one past the highest present, 1 for the first."""
+    present = versions(base)
+    return present[-1] + 1 if present else 1
+
+
+def resolve(path: str | os.PathLike[str]) -> Path:
+    """A SavedModel folder from ``path``: itself if it is one, else its highest version.
+
+    Raises:
+        ServingLayoutError: ``path`` is neither.
+    """
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    present = versions(path)
+    if not present:
+        raise ServingLayoutError(
+            f"{path} is neither a SavedModel nor a folder of numbered SavedModel versions; run `edgerank train` first"
+        )
+    return path / str(present[-1])
+
+
+def write_extras(version_dir: str | os.PathLike[str], info: dict, titles: list[str]) -> None:
+    """Writes ``assets.extra/edgerank.json`` and ``titles.txt`` into a version folder being exported.
+
+    Args:
+        version_dir: The (temporary) version folder holding the SavedModel.
+        info: The model facts (see the module docstring).
+        titles: The title vocabulary, in vocabulary order.
+    """
+    extra = Path(version_dir) / EXTRA_DIR
+    extra.mkdir(exist_ok=True)
+    (extra / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    (extra / TITLES).write_text("".join(f"{title}\n" for title in titles), encoding="utf-8")
+
+
+def read_info(saved_model: str | os.PathLike[str]) -> dict:
+    """``assets.extra/edgerank.json`` of a resolved SavedModel folder.
+
+    Raises:
+        ServingLayoutError: The file is missing or not JSON (not an EdgeRank export).
+    """
+    path = Path(saved_model) / EXTRA_DIR / MODEL_INFO
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ServingLayoutError(f"cannot read {path} ({error}): not a SavedModel exported by `edgerank train`") from error
