@@ -71,3 +71,46 @@ class EdgeBenchConfig:
     repeats: int = 5000
     cold_starts: int = 5
     seed: int = 42
+
+
+@dataclass
+class RetrievalBenchConfig:
+    """``edgerank bench retrieval``: the ScaNN index against exact search as the catalogue grows.
+
+    Attributes:
+        corpus_sizes: Synthetic catalogue sizes (clustered candidate embeddings).
+        movielens: The retrieval model (base folder or version) whose towers'
+            embeddings are also measured; empty skips them.
+        output_dir: Where results.json and recall_latency.png go.
+        dimension: Embedding size of the synthetic candidates (the towers' 32).
+        clusters: Synthetic clusters; 0 takes sqrt(N).
+        spread: Standard deviation of a point around its cluster centre, per dimension
+            (centres are standard normal).
+        queries: Queries whose recall is measured (drawn like the candidates).
+        latency_queries: Single queries timed per setting (cycling through the queries).
+        brute_force_queries: Single queries timed for exact search.
+        sweep: Multiples of the derived num_leaves_to_search measured for the recall/latency curve.
+        leaves: ScaNN num_leaves; 0 derives it from N (trainer.scann_index).
+        leaves_to_search: ScaNN num_leaves_to_search; 0 derives it.
+        reorder: ScaNN reordering candidates; 0 derives it.
+        dims_per_block: ScaNN AH dimensions per block.
+        quick: Small corpora and few queries, for CI; every file is still written.
+        seed: Seeds the synthetic data.
+    """
+
+    corpus_sizes: tuple[int, ...] = (1_682, 100_000, 1_000_000)
+    movielens: str = "artifacts/retrieval"
+    output_dir: str = "artifacts/bench/retrieval"
+    dimension: int = 32
+    clusters: int = 0
+    spread: float = 0.5
+    queries: int = 1_000
+    latency_queries: int = 2_000
+    brute_force_queries: int = 100
+    sweep: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    leaves: int = 0
+    leaves_to_search: int = 0
+    reorder: int = 0
+    dims_per_block: int = 1
+    quick: bool = False
+    seed: int = 42

@@ -1,4 +1,4 @@
-"""The ``edgerank`` command: train, convert, bundle, score, info, bench, bench-edge, demo.
+"""The ``edgerank`` command: train, convert, bundle, score, retrieve, recommend, info, bench, bench-edge, demo.
 
 ``score``, ``info`` and ``bench-edge`` run on a device, so this module imports
 nothing heavy: the other subcommands import TensorFlow inside their handlers. Their flags are
@@ -26,7 +26,9 @@ from typing import Any
 
 from edge_runtime.backend import BACKENDS, load_backend
 from edge_runtime.errors import EdgeRankError
+from edge_runtime.handoff import write_handoff
 from edge_runtime.ranker import EdgeRanker, InputError, Ranking
+from edge_runtime.recommend import RecommendConfig, recommend
 
 log = logging.getLogger("edgerank")
 
@@ -142,6 +144,25 @@ def cmd_bundle(args: argparse.Namespace) -> None:
         print(android_snippet(ANDROID_ASSET_DIR))
 
 
+def cmd_retrieve(args: argparse.Namespace) -> None:
+    from trainer.config import RetrieveConfig
+    from trainer.retrieval_serving import retrieve
+
+    config = config_from_args(RetrieveConfig, args)
+    if not config.user:
+        raise InputError("--user is required")
+    handoff = retrieve(config.retrieval, config.user, config.k, config.exclude_rated)
+    if config.output:
+        write_handoff(config.output, handoff)
+        log.info("Wrote %d candidates for user %s to %s", len(handoff.titles), config.user, config.output)
+    else:
+        _print_json(dataclasses.asdict(handoff))
+
+
+def cmd_recommend(args: argparse.Namespace) -> None:
+    _print_json(recommend(config_from_args(RecommendConfig, args)))
+
+
 def _ranking_json(ranker: EdgeRanker, ranking: Ranking) -> dict:
     """What ``edgerank score`` prints: the user, the backend, candidates best first."""
     return {"backend": f"{ranker.backend.name} {ranker.backend.version}", **dataclasses.asdict(ranking)}
@@ -206,6 +227,20 @@ def cmd_bench(args: argparse.Namespace) -> None:
     run_matrix(config_from_args(BenchConfig, args))
 
 
+def cmd_bench_retrieval(args: argparse.Namespace) -> None:
+    from benchmarks.config import RetrievalBenchConfig
+    from benchmarks.retrieval import run_retrieval_bench
+
+    report = run_retrieval_bench(config_from_args(RetrievalBenchConfig, args))
+    for name, corpus in report["corpora"].items():
+        derived = next(point for point in corpus["scann"] if point["derived"])
+        print(f"{name}: N={corpus['candidates']:,}: ScaNN recall@10 {derived['recall_at_10']:.4f}, "
+              f"@100 {derived['recall_at_100']:.4f}, p50 {derived['p50_us']:.1f} µs; exact p50 "
+              f"{corpus['brute_force']['numpy_argpartition']['p50_us']:.0f} µs (argpartition), "
+              f"{corpus['brute_force']['numpy_argsort']['p50_us']:.0f} µs (argsort): "
+              f"{corpus['speedup_p50']['numpy_argpartition']:.0f}× / {corpus['speedup_p50']['numpy_argsort']:.0f}× faster")
+
+
 class DemoError(EdgeRankError):
     """A stage of ``edgerank demo`` failed; that stage has printed why."""
 
@@ -235,10 +270,16 @@ def cmd_demo(args: argparse.Namespace) -> None:
     log.info("Scoring user 42 on the edge runtime:")
     ranker = EdgeRanker(bundles["none"])
     _print_json(_ranking_json(ranker, ranker.rank("42", DEMO_CANDIDATES)))
+    handoff = output / "handoff" / "42.json"
+    edgerank("retrieve", "--retrieval", str(output / "retrieval"), "--user", "42", "--output", str(handoff))
+    log.info("Two-stage recommend for user 42: 300 candidates retrieved on the server side, ranked on the device:")
+    _print_json(recommend(RecommendConfig(user="42", k=5, model=str(bundles["int8"]), handoff=str(handoff))))
     edgerank("bench-edge", "--model", str(bundles["none"]), "--data", data,
              "--output", str(output / "bench" / "edge.json"), show_output=False)
     edgerank("bench", "--saved-model", str(output / "ranking"), "--models", *map(str, bundles.values()),
              "--data", data, "--output-dir", str(output / "bench"))
+    edgerank("bench", "retrieval", "--movielens", str(output / "retrieval"), "--output-dir",
+             str(output / "bench" / "retrieval"))
 
     metrics = json.loads((output / "metrics.json").read_text())
     log.info("Done: ranking RMSE %.4f; retrieval top-10 %.4f, top-100 %.4f. Artifacts in %s/",
@@ -277,9 +318,9 @@ class _VersionAction(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``edgerank`` argument parser with every subcommand."""
-    from benchmarks.config import BenchConfig, EdgeBenchConfig
+    from benchmarks.config import BenchConfig, EdgeBenchConfig, RetrievalBenchConfig
     from converters.config import BundleConfig, ConvertConfig
-    from trainer.config import TrainConfig
+    from trainer.config import RetrieveConfig, TrainConfig
 
     parser = argparse.ArgumentParser(prog="edgerank", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action=_VersionAction)
@@ -292,6 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser("convert", help="convert the ranker SavedModel to a validated, quantized bundle")
     add_config_arguments(convert, ConvertConfig)
     convert.set_defaults(handler=cmd_convert)
+
+    retrieve = commands.add_parser("retrieve", help="server half of recommend: a user's candidates into a hand-off file")
+    add_config_arguments(retrieve, RetrieveConfig)
+    retrieve.set_defaults(handler=cmd_retrieve)
+
+    recommend_ = commands.add_parser("recommend", help="retrieve candidates (or read a hand-off file), rank them "
+                                                       "on the edge client, print the best k")
+    add_config_arguments(recommend_, RecommendConfig)
+    recommend_.set_defaults(handler=cmd_recommend)
 
     bundle = commands.add_parser("bundle", help="verify a bundle and copy it, e.g. into an Android app's assets")
     add_config_arguments(bundle, BundleConfig)
@@ -323,9 +373,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(bench_edge, EdgeBenchConfig)
     bench_edge.set_defaults(handler=cmd_bench_edge)
 
-    bench = commands.add_parser("bench", help="the SavedModel against every edge contender: latency, memory, size, RMSE")
+    bench = commands.add_parser(
+        "bench", help="the SavedModel against every edge contender: latency, memory, size, RMSE "
+                      "(`bench retrieval`: ScaNN against exact search by catalogue size)")
     add_config_arguments(bench, BenchConfig)
     bench.set_defaults(handler=cmd_bench)
+    bench_targets = bench.add_subparsers(dest="bench_target", metavar="{retrieval}")
+    bench_retrieval = bench_targets.add_parser("retrieval", help="ScaNN against exact search as the catalogue grows")
+    add_config_arguments(bench_retrieval, RetrievalBenchConfig)
+    bench_retrieval.set_defaults(handler=cmd_bench_retrieval)
 
     demo = commands.add_parser("demo", help="train, convert, score and bench on MovieLens into --output-dir")
     add_config_arguments(demo, TrainConfig)

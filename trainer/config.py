@@ -41,15 +41,13 @@ class RetrievalConfig:
     batch_size: int = 8192
     eval_batch_size: int = 4096
     epochs: int = 3
-    # Titles the exported index returns per query.
+    # Titles the exported retrieval model returns per query.
     index_k: int = 10
-    # ScaNN partitioning; 0 derives it from the corpus size N: about sqrt(N)
-    # leaves, half of them searched. Asymmetric hashing scores the searched
-    # leaves, then the best `scann_reorder` are rescored exactly (without it,
-    # recall@10 against brute force was 0.69 on MovieLens; with it, 0.996).
+    # ScaNN settings; 0 derives each from the corpus size (trainer.scann_index).
     scann_leaves: int = 0
     scann_leaves_to_search: int = 0
-    scann_reorder: int = 100
+    scann_reorder: int = 0
+    scann_dims_per_block: int = 1
     # FactorizedTopK during `fit` costs most of the training time and does not
     # change the weights; the test split is always evaluated with it.
     metrics_during_training: bool = False
@@ -67,12 +65,37 @@ class TrainConfig:
         seed: Seeds Python, NumPy and TensorFlow before each model is built.
         model_version: Version folder the models are exported to
             (``ranking/<version>/``); ``None`` takes one past the highest present.
+        distribution: tf.distribute strategy: auto (from TF_CONFIG and the GPUs
+            present), default, one_device, mirrored or multi_worker.
+        mixed_precision: Compute in float16 where it is safe (variables and
+            outputs stay float32); worth it on GPUs only.
     """
 
     data: str | None = None
     output_dir: str = "artifacts"
     seed: int = 42
     model_version: int | None = None
+    distribution: str = "auto"
+    mixed_precision: bool = False
     split: SplitConfig = field(default_factory=SplitConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+
+
+@dataclass
+class RetrieveConfig:
+    """``edgerank retrieve``: the server half of two-stage recommend.
+
+    Attributes:
+        retrieval: The retrieval model (base folder or version) ``edgerank train`` wrote.
+        user: The user id.
+        k: Candidates to retrieve.
+        exclude_rated: Leave out the titles the user rated in training.
+        output: The hand-off file to write (edge_runtime.handoff); empty prints it.
+    """
+
+    retrieval: str = "artifacts/retrieval"
+    user: str = ""
+    k: int = 300
+    exclude_rated: bool = True
+    output: str = ""

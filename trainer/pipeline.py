@@ -5,8 +5,8 @@ Writes into ``config.output_dir`` (see the README's artifact layout):
 * ``ranking/<version>/``: the ranker SavedModel (``serving_default`` and
   ``score``) in the TensorFlow Serving layout, with ``assets.extra/`` (see
   ``trainer.serving``).
-* ``retrieval/<version>/``: the ScaNN index SavedModel (load it after
-  ``import scann``).
+* ``retrieval/<version>/``: the retrieval serving model (query tower and
+  ScaNN index, ``trainer.retrieval_serving``), with the towers' embeddings.
 * ``data/train.npz``, ``data/test.npz``: the split's ``user_id``,
   ``movie_title`` and ``user_rating``; conversion calibrates on the first and
   validates on the second, benchmarks draw from the second.
@@ -28,13 +28,41 @@ import numpy as np
 import tensorflow as tf
 
 from edge_runtime import atomic
-from trainer import data, ranking, retrieval, serving
+from trainer import data, distribution, ranking, retrieval, retrieval_serving, scann_index, serving
 from trainer.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
 #: Test-split columns handed to the converter and the benchmarks.
 HANDOFF_COLUMNS = ("user_id", "movie_title", "user_rating")
+
+
+def _retrieval_serving(towers: retrieval.RetrievalModel, train_split: data.Columns, user_ids: np.ndarray,
+                       movie_titles: np.ndarray, config: TrainConfig) -> tuple[retrieval_serving.RetrievalServing, dict]:
+    """The serving model over every title, and how its index compares with exact search.
+
+    ScaNN where it is installed (recall@k against exact search is measured
+    over every user), exact search otherwise.
+    """
+    settings = None
+    if retrieval_serving.scann_ops() is None:
+        log.warning("ScaNN is not available: the retrieval model serves exact search")
+    else:
+        settings = scann_index.derive_settings(
+            len(movie_titles), k=config.retrieval.index_k, num_leaves=config.retrieval.scann_leaves,
+            num_leaves_to_search=config.retrieval.scann_leaves_to_search,
+            dimensions_per_block=config.retrieval.scann_dims_per_block, reorder=config.retrieval.scann_reorder)
+    rated: dict[str, list[str]] = {}
+    for user, title in zip(train_split["user_id"].tolist(), train_split["movie_title"].tolist()):
+        rated.setdefault(user, []).append(title)
+    model = retrieval_serving.RetrievalServing(towers, movie_titles, rated, config.retrieval.index_k, settings)
+    metrics: dict = {"index": {"kind": model.index_kind, **(dataclasses.asdict(settings) if settings else {})}}
+    if settings is not None:
+        served = np.char.decode(model.serving_default(tf.constant(user_ids))["titles"].numpy().astype(bytes), "utf-8")
+        exact = scann_index.exact_top_k(retrieval.embed(towers.user_model, user_ids),
+                                        retrieval.embed(towers.movie_model, movie_titles), config.retrieval.index_k)
+        metrics[f"scann_recall_at_{config.retrieval.index_k}"] = scann_index.recall(served, movie_titles[exact])
+    return model, metrics
 
 
 def _now() -> str:
@@ -60,7 +88,10 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     devices = [device.name for device in tf.config.list_logical_devices()]
-    log.info("TensorFlow %s on %s", tf.__version__, ", ".join(devices))
+    if config.mixed_precision:
+        tf.keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = distribution.select_strategy(config.distribution)
+    log.info("TensorFlow %s on %s; %s", tf.__version__, ", ".join(devices), distribution.describe(strategy))
 
     movielens = data.load_movielens(config.data)
     train_split, test_split = data.split_ratings(movielens.ratings, config.split)
@@ -81,10 +112,12 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     features = ("user_id", "movie_title", "user_rating")
     ranker, ranking_metrics = ranking.train_ranking(
         _dataset(train_split, features), _dataset(test_split, features),
-        user_ids, movie_titles, config.ranking, config.seed, verbose,
+        user_ids, movie_titles, config.ranking, config.seed, verbose, strategy,
     )
     ranking_metrics["train_seconds"] = round(time.perf_counter() - started, 2)
     log.info("Ranking test RMSE %.4f", ranking_metrics["rmse"])
+    if config.mixed_precision:
+        ranker = ranking.float32_copy(ranker, user_ids, movie_titles, config.ranking)
     with atomic.directory(output / "ranking" / str(version)) as folder:
         ranking.export_ranking(ranker, folder)
         serving.write_extras(folder, {
@@ -98,19 +131,23 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     features = ("user_id", "movie_title")
     towers, retrieval_metrics = retrieval.train_retrieval(
         _dataset(train_split, features), _dataset(test_split, features),
-        user_ids, movie_titles, config.retrieval, config.seed, verbose,
+        user_ids, movie_titles, config.retrieval, config.seed, verbose, strategy,
     )
     retrieval_metrics["train_seconds"] = round(time.perf_counter() - started, 2)
     log.info("Retrieval test top-10 %.4f, top-100 %.4f",
              retrieval_metrics["top_10"], retrieval_metrics["top_100"])
 
-    scann_index = retrieval.build_index(towers, movie_titles, config.retrieval, "scann")
-    exact_index = retrieval.build_index(towers, movie_titles, config.retrieval, "brute_force")
-    retrieval_metrics[f"scann_recall_at_{config.retrieval.index_k}"] = retrieval.recall_against_exact(
-        scann_index, exact_index, user_ids
-    )
+    serving_model, index_metrics = _retrieval_serving(towers, train_split, user_ids, movie_titles, config)
+    retrieval_metrics.update(index_metrics)
     with atomic.directory(output / "retrieval" / str(version)) as folder:
-        retrieval.export_index(scann_index, folder)
+        retrieval_serving.export(serving_model, folder, {
+            "user_ids": user_ids, "user_embeddings": retrieval.embed(towers.user_model, user_ids),
+            "titles": movie_titles, "title_embeddings": retrieval.embed(towers.movie_model, movie_titles)})
+        serving.write_extras(folder, {
+            "name": "movielens-retrieval", "version": version, "created": _now(),
+            "data_fingerprint": train_fingerprint, "test_metrics": retrieval_metrics,
+            "index": index_metrics["index"], "k": config.retrieval.index_k,
+        }, movie_titles.tolist())
 
     metrics = {
         "ranking": ranking_metrics,
@@ -128,6 +165,7 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
         "config": dataclasses.asdict(config),
         "tensorflow": tf.__version__,
         "devices": devices,
+        "distribution": distribution.describe(strategy),
     }
     atomic.write_json(output / "metrics.json", metrics)
     return metrics

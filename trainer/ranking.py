@@ -22,7 +22,28 @@ import tensorflow_recommenders as tfrs
 
 from edge_runtime.ranker import SIGNATURE as SCORE_SIGNATURE
 from trainer.config import RankingConfig
-from trainer.towers import input_pipeline, string_embedding
+from trainer.towers import float32_policy, input_pipeline, string_embedding
+
+
+class MeanSquaredError(tf.keras.losses.Loss):
+    """Mean squared error over the global batch, whatever the number of replicas.
+
+    Keras refuses its mean-reducing losses under a ``tf.distribute`` strategy
+    outside ``compile``; this one averages per-example errors with
+    ``tf.nn.compute_average_loss`` (divides by the global batch size), so
+    replicas' gradients sum to the single-device gradient and one device gives
+    exactly ``tf.keras.losses.MeanSquaredError``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(reduction=tf.keras.losses.Reduction.NONE, name="mean_squared_error")
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        y_true = tf.reshape(tf.cast(y_true, y_pred.dtype), tf.shape(y_pred))  # labels [B] against ratings [B, 1]
+        return tf.reduce_mean(tf.math.squared_difference(y_pred, y_true), axis=-1)
+
+    def __call__(self, y_true: tf.Tensor, y_pred: tf.Tensor, sample_weight: tf.Tensor | None = None) -> tf.Tensor:
+        return tf.nn.compute_average_loss(super().__call__(y_true, y_pred, sample_weight))
 
 
 class RankingModel(tfrs.models.Model):
@@ -46,7 +67,7 @@ class RankingModel(tfrs.models.Model):
             + [tf.keras.layers.Dense(1, dtype="float32")]  # ratings in float32 under mixed precision
         )
         self.task = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.MeanSquaredError(),
+            loss=MeanSquaredError(),
             metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")],
         )
 
@@ -79,8 +100,11 @@ class RankingModel(tfrs.models.Model):
         user, movie = user_embedding(user_index), movie_embedding(movie_index)
         first, *rest = self.ratings.layers
         user_rows = user.shape[-1]
-        user_part = tf.matmul(user, first.kernel[:user_rows]) + first.bias
-        hidden = first.activation(tf.matmul(movie, first.kernel[user_rows:]) + user_part)
+        # The first layer's compute dtype: float32, or float16 under mixed precision.
+        kernel, bias = tf.cast(first.kernel, first.compute_dtype), tf.cast(first.bias, first.compute_dtype)
+        user, movie = tf.cast(user, first.compute_dtype), tf.cast(movie, first.compute_dtype)
+        user_part = tf.matmul(user, kernel[:user_rows]) + bias
+        hidden = first.activation(tf.matmul(movie, kernel[user_rows:]) + user_part)
         for layer in rest:
             hidden = layer(hidden)
         return {
@@ -121,6 +145,21 @@ def train_ranking(
     model.fit(input_pipeline(train, config.batch_size, seed), epochs=config.epochs, verbose=verbose)
     result = model.evaluate(input_pipeline(test, config.eval_batch_size), return_dict=True, verbose=0)
     return model, {"rmse": float(result["rmse"])}
+
+
+def float32_copy(model: RankingModel, user_ids: np.ndarray, movie_titles: np.ndarray,
+                 config: RankingConfig) -> RankingModel:
+    """The same ranker computing in float32, for export after mixed-precision training.
+
+    TFLite's built-in kernels have no float16 arithmetic, and the edge contract
+    is float32; the variables are float32 under mixed precision already, so
+    they are copied as they are.
+    """
+    with float32_policy():
+        copy = RankingModel(user_ids, movie_titles, config)
+        copy({"user_id": tf.constant(user_ids[:1]), "movie_title": tf.constant(movie_titles[:1])})
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 _PAIRS = [

@@ -1,24 +1,19 @@
-"""The retrieval tutorial's two-tower model, its indexes, and their export.
+"""The retrieval tutorial's two-tower model and its training.
 
 A query tower (user id -> 32-d embedding) and a candidate tower (movie title
 -> 32-d embedding) are trained with in-batch softmax and evaluated with
-``FactorizedTopK`` on the test split. Retrieval is served by a ScaNN index
-over every catalogue title, checked against an exact BruteForce index, and
-exported as a SavedModel: ``user_id`` [B] strings in, ``(scores [B, k],
-titles [B, k])`` out. Loading that SavedModel needs ``import scann`` first.
+``FactorizedTopK`` on the test split. Serving (the towers behind a ScaNN
+index) is ``trainer.retrieval_serving``.
 """
 
 from __future__ import annotations
-
-import math
-import os
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from trainer.config import RetrievalConfig
-from trainer.towers import input_pipeline, string_embedding
+from trainer.towers import float32_policy, input_pipeline, string_embedding
 
 #: ``FactorizedTopK`` cut-offs reported for the test split.
 TOP_KS = (1, 5, 10, 50, 100)
@@ -40,6 +35,11 @@ class RetrievalModel(tfrs.Model):
         super().__init__()
         self.user_model = string_embedding(user_ids, config.embedding_dim)
         self.movie_model = string_embedding(movie_titles, config.embedding_dim)
+        # Build both towers now, user first as training would: metrics built in
+        # make_task would otherwise build the movie tower first and draw other
+        # initial weights from the seeded generator.
+        self.user_model(tf.constant(user_ids[:1]))
+        self.movie_model(tf.constant(movie_titles[:1]))
         self._movie_titles = movie_titles
         self.task = self.make_task(with_metrics=config.metrics_during_training)
 
@@ -49,10 +49,12 @@ class RetrievalModel(tfrs.Model):
         Metrics attached to the task are computed on every batch, in ``fit``
         too, where they cost most of the training time without changing it.
         """
-        if not with_metrics:
-            return tfrs.tasks.Retrieval()
-        candidates = tf.data.Dataset.from_tensor_slices(self._movie_titles).batch(128).map(self.movie_model)
-        return tfrs.tasks.Retrieval(metrics=tfrs.metrics.FactorizedTopK(candidates=candidates, ks=TOP_KS))
+        with float32_policy():  # scores and softmax in float32 under mixed precision too
+            if not with_metrics:
+                return tfrs.tasks.Retrieval()
+            candidates = tf.data.Dataset.from_tensor_slices(self._movie_titles).batch(128).map(
+                lambda titles: tf.cast(self.movie_model(titles), tf.float32))
+            return tfrs.tasks.Retrieval(metrics=tfrs.metrics.FactorizedTopK(candidates=candidates, ks=TOP_KS))
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         # float32 scores even when the towers compute in float16 (mixed precision).
@@ -100,83 +102,7 @@ def train_retrieval(
     }
 
 
-def scann_settings(corpus_size: int, config: RetrievalConfig) -> dict[str, int]:
-    """ScaNN layer arguments for a corpus, from the config or derived from its size.
-
-    Returns:
-        ``num_leaves`` (about sqrt(N) unless set), ``num_leaves_to_search`` (half
-        of them unless set) and ``num_reordering_candidates``.
-    """
-    leaves = config.scann_leaves or max(1, round(math.sqrt(corpus_size)))
-    return {
-        "num_leaves": leaves,
-        "num_leaves_to_search": config.scann_leaves_to_search or max(1, leaves // 2),
-        "num_reordering_candidates": max(config.scann_reorder, config.index_k),
-    }
-
-
-def build_index(
-    model: RetrievalModel, movie_titles: np.ndarray, config: RetrievalConfig, kind: str = "scann"
-) -> tfrs.layers.factorized_top_k.TopK:
-    """Indexes every title's candidate embedding behind the query tower.
-
-    Args:
-        model: A trained ``RetrievalModel``.
-        movie_titles: The titles to index (unique).
-        config: ``index_k`` titles are returned per query; ScaNN settings.
-        kind: ``"scann"`` (approximate, for serving) or ``"brute_force"`` (exact).
-
-    Returns:
-        A layer mapping ``user_id`` strings [B] to ``(scores [B, k], titles [B, k])``.
-    """
-    if kind == "scann":
-        settings = scann_settings(len(movie_titles), config)
-        index = tfrs.layers.factorized_top_k.ScaNN(model.user_model, k=config.index_k, **settings)
-    elif kind == "brute_force":
-        index = tfrs.layers.factorized_top_k.BruteForce(model.user_model, k=config.index_k)
-    else:
-        raise ValueError(f"unknown index kind {kind!r}: use 'scann' or 'brute_force'")
-    titles = tf.data.Dataset.from_tensor_slices(movie_titles).batch(256)
-    index.index_from_dataset(tf.data.Dataset.zip((titles, titles.map(model.movie_model))))
-    return index
-
-
-def recall_against_exact(
-    approximate: tfrs.layers.factorized_top_k.TopK,
-    exact: tfrs.layers.factorized_top_k.TopK,
-    user_ids: np.ndarray,
-) -> float:
-    """Mean share of the exact top-k titles that the approximate index also returns."""
-    _, approximate_titles = approximate(tf.constant(user_ids))
-    _, exact_titles = exact(tf.constant(user_ids))
-    hits = [
-        len(set(a) & set(e)) / len(e)
-        for a, e in zip(approximate_titles.numpy().tolist(), exact_titles.numpy().tolist())
-    ]
-    return float(np.mean(hits))
-
-
-def export_index(index: tfrs.layers.factorized_top_k.TopK, path: str | os.PathLike[str]) -> None:
-    """Saves an index (ScaNN ops included) as a SavedModel.
-
-    The index is called once first so that its serving function is traced.
-    """
-    index(tf.constant(["1"]))
-    tf.saved_model.save(
-        index, os.fspath(path), options=tf.saved_model.SaveOptions(namespace_whitelist=["Scann"])
-    )
-
-
-def load_index(path: str | os.PathLike[str]):
-    """Loads an exported index; imports ScaNN first so its ops are registered.
-
-    Raises:
-        ImportError: ScaNN is not installed (``pip install scann==1.4.2``).
-    """
-    try:
-        import scann  # noqa: F401  (registers the Scann ops)
-    except ImportError as error:
-        raise ImportError(
-            "the retrieval index needs ScaNN's TensorFlow ops: pip install 'edgerank[train]'"
-        ) from error
-    return tf.saved_model.load(os.fspath(path))
+def embed(tower: tf.keras.Model, strings: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """A tower's float32 embeddings of ``strings`` ([N] -> [N, d])."""
+    return np.concatenate([tf.cast(tower(tf.constant(strings[i : i + batch_size])), tf.float32).numpy()
+                           for i in range(0, len(strings), batch_size)])

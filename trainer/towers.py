@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import tensorflow as tf
 
@@ -37,3 +40,14 @@ def input_pipeline(examples: tf.data.Dataset, batch_size: int, shuffle_seed: int
     if shuffle_seed is not None:
         examples = examples.shuffle(100_000, seed=shuffle_seed)
     return examples.batch(batch_size).cache().prefetch(tf.data.AUTOTUNE)
+
+
+@contextlib.contextmanager
+def float32_policy() -> Iterator[None]:
+    """Keras layers created in the block compute in float32, whatever the global (mixed) policy."""
+    policy = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy("float32")
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(policy)

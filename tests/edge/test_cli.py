@@ -102,3 +102,19 @@ def test_bench_edge_writes_a_complete_report(bundle: Path, test_split: Path, tmp
         assert 0 < figures["min_us"] <= figures["p50_us"] <= figures["p95_us"] <= figures["p99_us"]
     assert report["request"]["candidates"] == 100 and report["api_over_invoke_p50"] > 0
     assert report["cold_start"]["tensorflow_imported"] is False and report["cold_start"]["peak_rss_mb_max"] > 0
+
+
+def test_recommend_from_a_handoff_file_without_tensorflow(tmp_path: Path) -> None:
+    from tests.edge.conftest import ARTIFACTS
+
+    handoff = ARTIFACTS / "handoff" / "42.json"
+    payload = _ok(edgerank("recommend", "--user", "42", "--k", "10", "--model", str(ARTIFACTS / "edge" / "int8"),
+                           "--handoff", str(handoff)))
+    candidates = {c["movie_title"]: c["retrieval_score"] for c in json.loads(handoff.read_text())["candidates"]}
+    picked = payload["recommendations"]
+    assert len(picked) == 10 and payload["user_known"] is True
+    assert all(p["movie_title"] in candidates and p["retrieval_score"] == candidates[p["movie_title"]] for p in picked)
+    assert [p["score"] for p in picked] == sorted((p["score"] for p in picked), reverse=True)
+    # Retrieving needs the trainer's environment; here it fails with one line.
+    _bad(edgerank("recommend", "--user", "42", "--model", str(ARTIFACTS / "edge" / "int8"),
+                  "--retrieval", str(tmp_path)), "retrieval failed")

@@ -138,6 +138,35 @@ def test_score_cli_ranks_best_first(demo: Path) -> None:
     assert candidates[0]["score"] >= candidates[1]["score"]
 
 
+def test_retrieval_meets_its_figures(demo: Path) -> None:
+    metrics = json.loads((demo / "metrics.json").read_text())["retrieval"]
+    assert metrics["index"]["kind"] == "scann" and metrics["scann_recall_at_10"] >= 0.99
+    report = json.loads((demo / "bench" / "retrieval" / "results.json").read_text())
+    assert set(report["corpora"]) == {"synthetic_1682", "synthetic_100000", "synthetic_1000000", "movielens"}
+    for name, corpus in report["corpora"].items():
+        derived = next(point for point in corpus["scann"] if point["derived"])
+        assert derived["recall_at_10"] >= 0.99 and derived["recall_at_100"] >= 0.99, name
+        assert set(corpus["brute_force"]) == {"numpy_argpartition", "numpy_argsort"}
+    assert report["corpora"]["synthetic_1000000"]["settings"]["num_leaves"] == 2000
+    assert (demo / "bench" / "retrieval" / "recall_latency.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_two_stage_recommend(demo: Path) -> None:
+    handoff = json.loads((demo / "handoff" / "42.json").read_text())
+    with np.load(demo / "data" / "train.npz") as train:
+        rated = set(train["movie_title"][train["user_id"] == "42"].tolist())
+    titles = [c["movie_title"] for c in handoff["candidates"]]
+    assert len(titles) == 300 and not set(titles) & rated and handoff["retrieval"]["index"] == "scann"
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_runtime.cli", "recommend", "--user", "42", "--k", "10",
+         "--model", str(demo / "edge" / "int8"), "--retrieval", str(demo / "retrieval")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    picked = json.loads(result.stdout)["recommendations"]
+    assert len(picked) == 10 and {p["movie_title"] for p in picked} <= set(titles)
+    assert [p["score"] for p in picked] == sorted((p["score"] for p in picked), reverse=True)
+
+
 def test_write_edge_reference(demo: Path) -> None:
     """SavedModel scores for the edge suite to reproduce without TensorFlow."""
     import trainer  # noqa: F401

@@ -16,7 +16,7 @@ from converters import compatibility, tflite
 from edge_runtime import EdgeRanker
 from tests.conftest import movie_title
 from tests.unit.conftest import convert_config
-from trainer import data, serving
+from trainer import data, retrieval_serving, serving
 
 
 def test_metrics_cover_both_models(trained: Path) -> None:
@@ -78,20 +78,46 @@ def test_ranking_signatures_call_and_score_agree(trained: Path) -> None:
     assert len(set(pairs.round(6))) > 1
 
 
-def test_retrieval_index_reloads_in_a_fresh_process(trained: Path) -> None:
+def test_retrieval_model_reloads_in_a_fresh_process(trained: Path) -> None:
     script = (
         "import trainer, sys, json\n"
-        "from trainer.retrieval import load_index\n"
         "import tensorflow as tf\n"
-        f"index = load_index({str(trained / 'retrieval' / '1')!r})\n"
-        "scores, titles = index(tf.constant(['3']))\n"
-        "print(json.dumps([t.decode() for t in titles.numpy()[0]]))\n"
+        "from trainer.retrieval_serving import load\n"
+        f"model = load({str(trained / 'retrieval' / '1')!r})\n"
+        "top = model.signatures['serving_default'](user_id=tf.constant(['3']))\n"
+        "print(json.dumps([t.decode() for t in top['titles'].numpy()[0]]))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     titles = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(titles) == 10 and len(set(titles)) == 10
     assert set(titles) <= {movie_title(m) for m in range(1, 41)}
+
+
+def test_retrieval_signatures_exclude_what_the_user_rated(trained: Path) -> None:
+    model = retrieval_serving.load(trained / "retrieval" / "1")
+    users = ["3", "17", "nobody"]
+    with np.load(trained / "data" / "train.npz") as train:
+        rated = {u: set(train["movie_title"][train["user_id"] == u].tolist()) for u in users}
+    every = model.signatures["serving_default"](user_id=tf.constant(users))
+    fresh = model.signatures["exclude_rated"](user_id=tf.constant(users))
+    for row, user in enumerate(users):
+        all_titles = [t.decode() for t in every["titles"].numpy()[row]]
+        new_titles = [t.decode() for t in fresh["titles"].numpy()[row]]
+        assert len(new_titles) == 10 and not set(new_titles) & rated[user], user
+        assert list(fresh["scores"].numpy()[row]) == sorted(fresh["scores"].numpy()[row], reverse=True)
+        # What is left keeps the unfiltered order.
+        assert [t for t in all_titles if t not in rated[user]] == new_titles[: len([t for t in all_titles
+                                                                                  if t not in rated[user]])]
+    assert rated["3"] and rated["nobody"] == set()
+    wide = model.signatures["retrieve"](user_id=tf.constant(["3"]), k=tf.constant(25), exclude_rated=tf.constant(False))
+    assert wide["titles"].shape == (1, 25)
+    np.testing.assert_allclose(wide["scores"].numpy()[0, :10], every["scores"].numpy()[0], rtol=1e-5)
+
+
+def test_retrieval_index_matches_exact_search(trained: Path) -> None:
+    metrics = json.loads((trained / "metrics.json").read_text())["retrieval"]
+    assert metrics["index"]["kind"] == "scann" and metrics["scann_recall_at_10"] >= 0.99
 
 
 def test_conversion_matches_the_saved_model(trained: Path, converted_model: Path) -> None:
