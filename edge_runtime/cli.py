@@ -1,4 +1,4 @@
-"""The ``edgerank`` command: train, convert, bundle, score, retrieve, recommend, info, bench, bench-edge, demo.
+"""The ``edgerank`` command: train, eval, convert, bundle, score, retrieve, recommend, info, bench, bench-edge, demo.
 
 ``score``, ``info`` and ``bench-edge`` run on a device, so this module imports
 nothing heavy: the other subcommands import TensorFlow inside their handlers. Their flags are
@@ -123,6 +123,13 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     metrics = train(config_from_args(TrainConfig, args))
     _print_json({key: metrics[key] for key in ("ranking", "retrieval")})
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from trainer.config import EvalConfig
+    from trainer.evaluation import markdown_table, run_eval
+
+    print(markdown_table(run_eval(config_from_args(EvalConfig, args))))
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
@@ -267,6 +274,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
         edgerank("convert", "--saved-model", str(output / "ranking"), "--quantize", variant, "--output", str(bundle),
                  "--validation-data", data, "--calibration-data", str(output / "data" / "train.npz"),
                  show_output=False)
+    edgerank("eval", "--artifacts", str(output), "--output-dir", str(output / "eval"),
+             *(["--data", config.data] if config.data else []))
     log.info("Scoring user 42 on the edge runtime:")
     ranker = EdgeRanker(bundles["none"])
     _print_json(_ranking_json(ranker, ranker.rank("42", DEMO_CANDIDATES)))
@@ -320,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``edgerank`` argument parser with every subcommand."""
     from benchmarks.config import BenchConfig, EdgeBenchConfig, RetrievalBenchConfig
     from converters.config import BundleConfig, ConvertConfig
-    from trainer.config import RetrieveConfig, TrainConfig
+    from trainer.config import EvalConfig, RetrieveConfig, TrainConfig
 
     parser = argparse.ArgumentParser(prog="edgerank", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action=_VersionAction)
@@ -329,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train the ranking and retrieval models on MovieLens")
     add_config_arguments(train, TrainConfig)
     train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("eval", help="EdgeRank's models next to classic baselines on the same splits")
+    add_config_arguments(evaluate, EvalConfig)
+    evaluate.set_defaults(handler=cmd_eval)
 
     convert = commands.add_parser("convert", help="convert the ranker SavedModel to a validated, quantized bundle")
     add_config_arguments(convert, ConvertConfig)

@@ -22,7 +22,7 @@ def movie_title(movie: int) -> str:
 
 
 def write_synthetic_movielens(folder: Path, seed: int = 0) -> Path:
-    """Writes ``folder/ml-100k/{u.data,u.item,u.user}``; returns ``folder/ml-100k``."""
+    """Writes ``folder/ml-100k/{u.data,u.item,u.user,u1.base,…,u5.test}``; returns ``folder/ml-100k``."""
     rng = np.random.default_rng(seed)
     root = folder / "ml-100k"
     root.mkdir(parents=True)
@@ -34,6 +34,10 @@ def write_synthetic_movielens(folder: Path, seed: int = 0) -> Path:
         rating = int(np.clip(np.rint(3 + users[user] @ movies[movie] + rng.normal(0, 0.3)), 1, 5))
         lines.append(f"{user + 1}\t{movie + 1}\t{rating}\t{880000000 + int(pair)}")
     (root / "u.data").write_text("\n".join(lines) + "\n", encoding="iso-8859-1")
+    for fold in range(5):  # the canonical u1–u5 splits: each fifth of the ratings is a test split once
+        test = set(range(fold, RATINGS, 5))
+        for part, rows in (("base", [n for n in range(RATINGS) if n not in test]), ("test", sorted(test))):
+            (root / f"u{fold + 1}.{part}").write_text("".join(lines[n] + "\n" for n in rows), encoding="iso-8859-1")
     genres = "|".join(["0"] * 19)
     (root / "u.item").write_text(
         "".join(f"{m}|{movie_title(m)}|01-Jan-1995||http://example.invalid/{m}|{genres}\n"

@@ -99,3 +99,26 @@ class RetrieveConfig:
     k: int = 300
     exclude_rated: bool = True
     output: str = ""
+
+
+@dataclass
+class EvalConfig:
+    """``edgerank eval``.
+
+    Attributes:
+        data: MovieLens 100K archive or folder (``None``: ``$EDGERANK_DATA``).
+        artifacts: The folder ``edgerank train`` and ``convert`` wrote (ranking/,
+            retrieval/, edge/int8/).
+        output_dir: Where results.json and results.md go.
+        validation_fraction: Share of the training ratings held out for model selection.
+        folds: Also evaluate on the archive's u1–u5 splits (retrains EdgeRank's models five times).
+        seed: Seeds the validation split.
+    """
+
+    data: str | None = None
+    artifacts: str = "artifacts"
+    output_dir: str = "artifacts/eval"
+    validation_fraction: float = 0.1
+    folds: bool = True
+    seed: int = 42
+    split: SplitConfig = field(default_factory=SplitConfig)

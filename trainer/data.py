@@ -125,6 +125,51 @@ def split_ratings(ratings: Columns, config: SplitConfig) -> tuple[Columns, Colum
     return _rows(ratings, train), _rows(ratings, test)
 
 
+#: The five train/test splits GroupLens ships with MovieLens 100K (80,000 / 20,000 ratings each).
+CANONICAL_FOLDS = ("u1", "u2", "u3", "u4", "u5")
+
+
+def load_canonical_folds(path: str | os.PathLike[str]) -> list[tuple[Columns, Columns]]:
+    """The archive's ``u1.base``/``u1.test`` … ``u5.base``/``u5.test`` splits.
+
+    Args:
+        path: ``ml-100k.zip`` or its extracted folder.
+
+    Returns:
+        Five ``(train, test)`` pairs of ``user_id``, ``movie_title`` and
+        ``user_rating`` columns, in the files' order.
+
+    Raises:
+        DataError: The archive lacks the fold files or a line is malformed.
+    """
+    names = ("u.item",) + tuple(f"{fold}.{part}" for fold in CANONICAL_FOLDS for part in ("base", "test"))
+    files = _read_member_files(Path(path), names)
+    title_of = {row[0]: row[1] for row in _parse_lines(files["u.item"], "u.item", "|", min_fields=5)}
+
+    def columns(name: str) -> Columns:
+        rows = _parse_lines(files[name], name, "\t", min_fields=3)
+        try:
+            return {"user_id": np.array([row[0] for row in rows], dtype=np.str_),
+                    "movie_title": np.array([title_of[row[1]] for row in rows], dtype=np.str_),
+                    "user_rating": np.array([float(row[2]) for row in rows], dtype=np.float32)}
+        except (KeyError, ValueError) as error:
+            raise DataError(f"{name}: unknown movie or bad rating ({error})") from error
+
+    return [(columns(f"{fold}.base"), columns(f"{fold}.test")) for fold in CANONICAL_FOLDS]
+
+
+def validation_split(train: Columns, fraction: float, seed: int) -> tuple[Columns, Columns]:
+    """Carves a validation split out of the training ratings (never out of the test split).
+
+    Returns:
+        ``(fit, validation)``: a seeded random ``fraction`` of ``train`` is validation.
+    """
+    count = len(train["user_id"])
+    order = np.random.default_rng(seed).permutation(count)
+    held = max(1, round(count * fraction))
+    return _rows(train, np.sort(order[held:])), _rows(train, np.sort(order[:held]))
+
+
 def save_columns(path: str | os.PathLike[str], columns: Columns) -> None:
     """Writes columns to ``.npz`` (no pickled objects), for the next stages."""
     buffer = io.BytesIO()

@@ -167,6 +167,22 @@ def test_two_stage_recommend(demo: Path) -> None:
     assert [p["score"] for p in picked] == sorted((p["score"] for p in picked), reverse=True)
 
 
+def test_eval_table_has_every_baseline_and_the_folds(demo: Path) -> None:
+    report = json.loads((demo / "eval" / "results.json").read_text())
+    test = report["test"]
+    # The classic baselines land where public libraries put them on this split.
+    assert test["global_mean"]["rmse"] == pytest.approx(1.125, abs=0.01)
+    assert test["biases"]["rmse"] == pytest.approx(0.945, abs=0.01)
+    assert test["biased_mf"]["rmse"] < test["biases"]["rmse"]
+    assert test["popularity"]["all_top_100"] == pytest.approx(0.30, abs=0.01)
+    assert test["popularity"]["unseen_top_10"] == pytest.approx(0.088, abs=0.01)
+    assert test["implicit_als"]["all_top_100"] == pytest.approx(0.40, abs=0.02)
+    assert test["edgerank_retrieval"]["all_top_100"] == pytest.approx(
+        json.loads((demo / "metrics.json").read_text())["retrieval"]["top_100"], abs=0.005)
+    assert all(len(runs) == 5 for runs in report["per_fold"].values())
+    assert (demo / "eval" / "results.md").read_text().count("\n| ") == len(test)
+
+
 def test_write_edge_reference(demo: Path) -> None:
     """SavedModel scores for the edge suite to reproduce without TensorFlow."""
     import trainer  # noqa: F401

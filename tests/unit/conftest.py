@@ -11,6 +11,10 @@ from converters.config import VARIANTS, ConvertConfig
 from trainer.config import RankingConfig, RetrievalConfig, SplitConfig, TrainConfig
 
 
+#: The synthetic archive's split: 800 training and 200 test ratings.
+SYNTHETIC_SPLIT = SplitConfig(shuffle_buffer=1000, train_size=800, test_size=200)
+
+
 @pytest.fixture(scope="session")
 def trained(synthetic_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from trainer.pipeline import train
@@ -20,7 +24,7 @@ def trained(synthetic_archive: Path, tmp_path_factory: pytest.TempPathFactory) -
         TrainConfig(
             data=str(synthetic_archive),
             output_dir=str(output),
-            split=SplitConfig(shuffle_buffer=1000, train_size=800, test_size=200),
+            split=SYNTHETIC_SPLIT,
             ranking=RankingConfig(batch_size=64, eval_batch_size=200, epochs=8, hidden_units=(32, 16)),
             retrieval=RetrievalConfig(batch_size=128, eval_batch_size=200, epochs=2, embedding_dim=8),
         ),

@@ -1,0 +1,240 @@
+"""``edgerank eval``: the EdgeRank models next to classic baselines, on the same splits, in one table.
+
+What it measures, so that nothing can flatter the models:
+
+* The tutorials' seed-42 split, the one ``edgerank train`` used: the run
+  refuses artifacts whose training data fingerprint differs.
+* Baselines (``trainer.baselines``) choose their hyperparameters on a
+  validation split carved out of the training ratings, never on the test split,
+  then are refitted on all training ratings and scored on the test split.
+* Retrieval under both protocols of ``trainer.metrics``: every title a
+  candidate, and titles rated in training excluded.
+* EdgeRank's ranker as the SavedModel scores it and as the int8 ``.tflite``
+  scores it on the edge runtime (the number a device sees); EdgeRank's
+  retrieval from its towers' embeddings.
+* The five canonical ``u1``–``u5`` splits shipped with the archive: every
+  model, EdgeRank's retrained on each fold with the same configuration; mean
+  and standard deviation.
+
+Writes ``results.json`` and ``results.md`` into ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime import atomic
+from edge_runtime.errors import EdgeRankError
+from trainer import baselines, data, metrics, serving
+from trainer.config import EvalConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+
+#: Hyperparameters each baseline chooses from on the validation split.
+GRIDS: dict[str, list[dict[str, float]]] = {
+    "biases": [{"user_reg": u, "item_reg": i} for u in (5.0, 10.0, 25.0) for i in (10.0, 25.0)],
+    "biased_mf": [{"factors": f, "reg": r} for f in (10, 30) for r in (5.0, 10.0, 20.0)],
+    "implicit_als": [{"factors": 16, "alpha": a, "reg": r} for a in (5.0, 10.0, 20.0) for r in (0.1, 10.0)],
+}
+RATING_MODELS = {"global_mean": baselines.GlobalMean, "biases": baselines.Biases, "biased_mf": baselines.BiasedMF}
+RETRIEVAL_MODELS = {"popularity": baselines.Popularity, "implicit_als": baselines.ImplicitALS}
+
+
+class EvaluationError(EdgeRankError):
+    """The artifacts were not trained on the split being evaluated, or are missing."""
+
+
+@dataclass
+class _Split:
+    """Ratings for one evaluation, indexed for the baselines."""
+
+    train: data.Columns
+    test: data.Columns
+    index: baselines.Index
+
+    def test_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.rows(self.test["user_id"]), self.index.columns(self.test["movie_title"])
+
+    def seen(self) -> list[np.ndarray]:
+        rows, columns = self.index.rows(self.train["user_id"]), self.index.columns(self.train["movie_title"])
+        order = np.argsort(rows, kind="stable")
+        return np.split(columns[order], np.searchsorted(rows[order], np.arange(1, len(self.index.users))))
+
+
+def _retrieval_figures(scores: np.ndarray, split: _Split) -> dict[str, float]:
+    rows, columns = split.test_cells()
+    every = metrics.top_k_accuracy(scores, rows, columns)
+    unseen = metrics.top_k_accuracy(scores, rows, columns, split.seen())
+    return {**{f"all_{k}": v for k, v in every.items()}, **{f"unseen_{k}": v for k, v in unseen.items()}}
+
+
+def _select(name: str, validation_split: _Split) -> dict[str, float]:
+    """The grid point with the best validation RMSE (rating models) or top-100 (retrieval models)."""
+    best, best_value = {}, None
+    for params in GRIDS.get(name, [{}]):
+        if name in RATING_MODELS:
+            model = RATING_MODELS[name](validation_split.index, **params).fit(validation_split.train)
+            value = -metrics.rmse(model.predict(validation_split.test["user_id"], validation_split.test["movie_title"]),
+                                  validation_split.test["user_rating"])
+        else:
+            model = RETRIEVAL_MODELS[name](validation_split.index, **params).fit(validation_split.train)
+            value = _retrieval_figures(model.scores(validation_split.index.users), validation_split)["all_top_100"]
+        if best_value is None or value > best_value:
+            best, best_value = params, value
+    return best
+
+
+def _baselines(split: _Split, chosen: dict[str, dict]) -> dict[str, dict[str, float]]:
+    results = {}
+    for name, model_class in RATING_MODELS.items():
+        model = model_class(split.index, **chosen[name]).fit(split.train)
+        results[name] = {"rmse": metrics.rmse(model.predict(split.test["user_id"], split.test["movie_title"]),
+                                              split.test["user_rating"])}
+    for name, model_class in RETRIEVAL_MODELS.items():
+        model = model_class(split.index, **chosen[name]).fit(split.train)
+        results[name] = _retrieval_figures(model.scores(split.index.users), split)
+    return results
+
+
+def _edgerank_models(split: _Split, artifacts: Path) -> dict[str, dict[str, float]]:
+    """EdgeRank's trained models on the split's test ratings (see the module docstring)."""
+    import tensorflow as tf
+
+    from edge_runtime import EdgeRanker
+    from edge_runtime.ranker import score_pairs
+    from trainer.retrieval_serving import EMBEDDINGS
+
+    ranker = tf.saved_model.load(str(serving.resolve(artifacts / "ranking"))).signatures["serving_default"]
+    predicted = ranker(user_id=tf.constant(split.test["user_id"]),
+                       movie_title=tf.constant(split.test["movie_title"]))["rating"].numpy()
+    results = {"edgerank_ranker": {"rmse": metrics.rmse(predicted, split.test["user_rating"])}}
+    int8 = artifacts / "edge" / "int8"
+    if int8.is_dir():
+        device = EdgeRanker(int8)
+        on_device = score_pairs(device.score, split.test["user_id"], split.test["movie_title"])
+        results["edgerank_ranker_int8_tflite"] = {"rmse": metrics.rmse(on_device, split.test["user_rating"]),
+                                                  "backend": f"{device.backend.name} {device.backend.version}"}
+    with np.load(serving.resolve(artifacts / "retrieval") / serving.EXTRA_DIR / EMBEDDINGS) as towers:
+        users = dict(zip(towers["user_ids"].tolist(), towers["user_embeddings"]))
+        titles = dict(zip(towers["titles"].tolist(), towers["title_embeddings"]))
+    user_matrix = np.stack([users[u] for u in split.index.users])
+    title_matrix = np.stack([titles[t] for t in split.index.titles])
+    results["edgerank_retrieval"] = _retrieval_figures(user_matrix @ title_matrix.T, split)
+    return results
+
+
+def _edgerank_on_fold(split: _Split, config: TrainConfig) -> dict[str, dict[str, float]]:
+    """EdgeRank's two models retrained on a fold with ``config`` and scored on its test ratings."""
+    import tensorflow as tf
+
+    from trainer import ranking, retrieval
+
+    def dataset(columns: data.Columns, names: tuple[str, ...]) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices({name: columns[name] for name in names})
+
+    pairs = ("user_id", "movie_title", "user_rating")
+    model, _ = ranking.train_ranking(dataset(split.train, pairs), dataset(split.test, pairs), split.index.users,
+                                     split.index.titles, config.ranking, config.seed, verbose=0)
+    predicted = model({"user_id": tf.constant(split.test["user_id"]),
+                       "movie_title": tf.constant(split.test["movie_title"])}).numpy().reshape(-1)
+    towers, _ = retrieval.train_retrieval(dataset(split.train, pairs[:2]), dataset(split.test, pairs[:2]),
+                                          split.index.users, split.index.titles, config.retrieval, config.seed,
+                                          verbose=0)
+    scores = retrieval.embed(towers.user_model, split.index.users) @ retrieval.embed(
+        towers.movie_model, split.index.titles).T
+    return {"edgerank_ranker": {"rmse": metrics.rmse(predicted, split.test["user_rating"])},
+            "edgerank_retrieval": _retrieval_figures(scores, split)}
+
+
+def run_eval(config: EvalConfig) -> dict[str, Any]:
+    """Runs the evaluation; writes and returns the report.
+
+    Raises:
+        EvaluationError: Missing artifacts, or artifacts trained on other data.
+    """
+    artifacts = Path(config.artifacts)
+    try:
+        trained = json.loads((artifacts / "metrics.json").read_text())
+    except (OSError, ValueError) as error:
+        raise EvaluationError(f"cannot read {artifacts / 'metrics.json'} ({error}); run `edgerank train` first") \
+            from error
+    movielens = data.load_movielens(config.data)
+    train, test = data.split_ratings(movielens.ratings, config.split)
+    columns = ("user_id", "movie_title", "user_rating")
+    train, test = ({c: split[c] for c in columns} for split in (train, test))
+    if data.fingerprint(train) != trained["data"]["train_fingerprint"]:
+        raise EvaluationError(f"{artifacts} was trained on other ratings than this split (the training data "
+                              "fingerprints differ); train and evaluate on the same data and split")
+    index = baselines.Index(movielens.user_ids, movielens.unique_movie_titles)
+    fit_part, validation = data.validation_split(train, config.validation_fraction, config.seed)
+    chosen = {name: _select(name, _Split(fit_part, validation, index)) for name in [*RATING_MODELS, *RETRIEVAL_MODELS]}
+    log.info("Chosen on the validation split: %s", chosen)
+
+    split = _Split(train, test, index)
+    results = {**_baselines(split, chosen), **_edgerank_models(split, artifacts)}
+    folds: dict[str, list[dict]] = {}
+    if config.folds:
+        train_config = _train_config(trained["config"])
+        archive = config.data or os.environ.get(data.DATA_ENV)
+        if not archive:
+            raise EvaluationError("the u1–u5 folds are read from the GroupLens archive: give --data (or --no-folds)")
+        for number, (fold_train, fold_test) in enumerate(data.load_canonical_folds(archive), 1):
+            log.info("Fold u%d", number)
+            fold = _Split(fold_train, fold_test, index)
+            for name, figures in {**_baselines(fold, chosen), **_edgerank_on_fold(fold, train_config)}.items():
+                folds.setdefault(name, []).append(figures)
+    report = {"split": dataclasses.asdict(config.split), "validation_fraction": config.validation_fraction,
+              "chosen": chosen, "test": results, "folds": _summarize(folds), "per_fold": folds}
+    output = Path(config.output_dir)
+    atomic.write_json(output / "results.json", report)
+    atomic.write_bytes(output / "results.md", markdown_table(report).encode())
+    return report
+
+
+def _train_config(saved: dict) -> TrainConfig:
+    from trainer.config import RankingConfig, RetrievalConfig
+
+    def build(cls, values: dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
+        return cls(**values)
+
+    return TrainConfig(seed=saved["seed"], ranking=build(RankingConfig, saved["ranking"]),
+                       retrieval=build(RetrievalConfig, saved["retrieval"]))
+
+
+def _summarize(folds: dict[str, list[dict]]) -> dict[str, dict[str, list[float]]]:
+    """Per model and figure: [mean, standard deviation] over the folds."""
+    return {name: {key: [float(np.mean([f[key] for f in runs])), float(np.std([f[key] for f in runs]))]
+                   for key in runs[0] if isinstance(runs[0][key], float)}
+            for name, runs in folds.items()}
+
+
+def markdown_table(report: dict) -> str:
+    """One row per model: test RMSE, top-k under both protocols, the five folds' mean ± sd."""
+    ks = [f"top_{k}" for k in metrics.TOP_KS]
+    head = (["model", "test RMSE"] + [f"{k} all" for k in ks] + [f"{k} unseen" for k in ks]
+            + ["u1–u5 RMSE", "u1–u5 top_100 all", "u1–u5 top_10 unseen"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def cell(figures: dict, key: str, digits: int = 4) -> str:
+        return f"{figures[key]:.{digits}f}" if key in figures else ""
+
+    def spread(name: str, key: str) -> str:
+        value = report["folds"].get(name, {}).get(key)
+        return f"{value[0]:.4f} ± {value[1]:.4f}" if value else ""
+
+    for name, figures in report["test"].items():
+        row = [name.replace("_", " "), cell(figures, "rmse")]
+        row += [cell(figures, f"all_{k}") for k in ks] + [cell(figures, f"unseen_{k}") for k in ks]
+        row += [spread(name, "rmse"), spread(name, "all_top_100"), spread(name, "unseen_top_10")]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
