@@ -17,11 +17,13 @@ import os
 
 import tensorflow as tf
 
+from edge_runtime.errors import EdgeRankError
+
 #: ``TrainConfig.distribution`` values.
 DISTRIBUTIONS = ("auto", "default", "one_device", "mirrored", "multi_worker")
 
 
-class DistributionError(ValueError):
+class DistributionError(EdgeRankError, ValueError):
     """An unknown distribution name, or a ``$TF_CONFIG`` that is not JSON."""
 
 
