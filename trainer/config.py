@@ -48,6 +48,9 @@ class RetrievalConfig:
     scann_leaves_to_search: int = 0
     scann_reorder: int = 0
     scann_dims_per_block: int = 1
+    # Correct in-batch softmax for how often each title is a negative (its
+    # training frequency); off reproduces the tutorial.
+    popularity_correction: bool = False
     # FactorizedTopK during `fit` costs most of the training time and does not
     # change the weights; the test split is always evaluated with it.
     metrics_during_training: bool = False

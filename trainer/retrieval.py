@@ -41,7 +41,21 @@ class RetrievalModel(tfrs.Model):
         self.user_model(tf.constant(user_ids[:1]))
         self.movie_model(tf.constant(movie_titles[:1]))
         self._movie_titles = movie_titles
+        self.popularity_correction = config.popularity_correction
+        self.sampling_probability: tf.lookup.StaticHashTable | None = None
         self.task = self.make_task(with_metrics=config.metrics_during_training)
+
+    def set_sampling_probability(self, titles: np.ndarray) -> None:
+        """Each title's share of the training ratings, how often it is an in-batch negative.
+
+        With ``popularity_correction``, training subtracts its log from the
+        in-batch logits (TFRS's ``candidate_sampling_probability``), so popular
+        titles are not penalised for showing up as negatives more often.
+        """
+        found, counts = np.unique(titles, return_counts=True)
+        self.sampling_probability = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(found, (counts / len(titles)).astype(np.float32)),
+            default_value=np.float32(1 / len(titles)))
 
     def make_task(self, with_metrics: bool) -> tfrs.tasks.Retrieval:
         """The retrieval task, with ``FactorizedTopK`` over every title if asked.
@@ -51,7 +65,8 @@ class RetrievalModel(tfrs.Model):
         """
         with float32_policy():  # scores and softmax in float32 under mixed precision too
             if not with_metrics:
-                return tfrs.tasks.Retrieval()
+                # With popularity correction, a title twice in a batch is not its own negative.
+                return tfrs.tasks.Retrieval(remove_accidental_hits=self.popularity_correction)
             candidates = tf.data.Dataset.from_tensor_slices(self._movie_titles).batch(128).map(
                 lambda titles: tf.cast(self.movie_model(titles), tf.float32))
             return tfrs.tasks.Retrieval(metrics=tfrs.metrics.FactorizedTopK(candidates=candidates, ks=TOP_KS))
@@ -60,6 +75,11 @@ class RetrievalModel(tfrs.Model):
         # float32 scores even when the towers compute in float16 (mixed precision).
         users = tf.cast(self.user_model(features["user_id"]), tf.float32)
         movies = tf.cast(self.movie_model(features["movie_title"]), tf.float32)
+        if self.popularity_correction and training:
+            # Candidate ids make FactorizedTopK id-based; it is computed at evaluation only.
+            return self.task(users, movies, compute_metrics=False,
+                             candidate_sampling_probability=self.sampling_probability.lookup(features["movie_title"]),
+                             candidate_ids=self.movie_model.layers[0](features["movie_title"]))  # int ids
         return self.task(users, movies)
 
 
@@ -91,6 +111,9 @@ def train_retrieval(
     tf.keras.utils.set_random_seed(seed)
     with (strategy or tf.distribute.get_strategy()).scope():
         model = RetrievalModel(user_ids, movie_titles, config)
+        if config.popularity_correction:
+            model.set_sampling_probability(np.concatenate(
+                [batch["movie_title"] for batch in train.batch(65_536).as_numpy_iterator()]))
         model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate=config.learning_rate))
     model.fit(input_pipeline(train, config.batch_size, seed), epochs=config.epochs, verbose=verbose)
     if not config.metrics_during_training:

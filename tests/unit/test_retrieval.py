@@ -223,3 +223,24 @@ def test_ranking_loss_is_keras_mean_squared_error() -> None:
     assert float(MeanSquaredError()(labels, ratings)) == pytest.approx(
         float(tf.keras.losses.MeanSquaredError()(labels, ratings)))
     assert float(MeanSquaredError()(labels, ratings)) == pytest.approx((1 + 0.25 + 0) / 3)
+
+
+def test_popularity_correction_uses_each_titles_training_share(synthetic_archive: Path) -> None:
+    import tensorflow as tf
+
+    from trainer import data, retrieval
+    from trainer.config import RetrievalConfig, SplitConfig
+
+    movielens = data.load_movielens(synthetic_archive)
+    train_split, test_split = data.split_ratings(movielens.ratings,
+                                                 SplitConfig(shuffle_buffer=1000, train_size=800, test_size=200))
+    columns = ("user_id", "movie_title")
+    config = RetrievalConfig(batch_size=128, eval_batch_size=200, epochs=2, embedding_dim=8, popularity_correction=True)
+    model, metrics = retrieval.train_retrieval(
+        tf.data.Dataset.from_tensor_slices({c: train_split[c] for c in columns}),
+        tf.data.Dataset.from_tensor_slices({c: test_split[c] for c in columns}),
+        movielens.user_ids, movielens.unique_movie_titles, config, seed=42, verbose=0)
+    title = train_split["movie_title"][0]
+    share = float(np.mean(train_split["movie_title"] == title))
+    assert float(model.sampling_probability.lookup(tf.constant([title]))[0]) == pytest.approx(share)
+    assert 0 < metrics["top_10"] <= metrics["top_100"] == 1.0
