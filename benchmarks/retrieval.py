@@ -82,19 +82,6 @@ def synthetic(n: int, queries: int, config: RetrievalBenchConfig, rng: np.random
     return draw(n), draw(queries)
 
 
-def movielens_embeddings(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """The towers' embeddings: (users [943, d] as queries, titles [1664, d] as candidates)."""
-    from trainer import serving
-    from trainer.retrieval_serving import EMBEDDINGS
-
-    folder = serving.resolve(path) / serving.EXTRA_DIR
-    try:
-        with np.load(folder / EMBEDDINGS) as saved:
-            return saved["user_embeddings"].astype(np.float32), saved["title_embeddings"].astype(np.float32)
-    except (OSError, KeyError) as error:
-        raise BenchError(f"cannot read the towers' embeddings in {folder}: {error}; run `edgerank train`") from error
-
-
 def measure_corpus(name: str, candidates: np.ndarray, queries: np.ndarray, config: RetrievalBenchConfig) -> dict:
     """Every figure for one catalogue (see the module docstring)."""
     import scann
@@ -159,8 +146,10 @@ def main(config: RetrievalBenchConfig) -> dict:
         candidates, queries = synthetic(n, config.queries, config, rng)
         corpora[f"synthetic_{n}"] = measure_corpus(f"synthetic_{n}", candidates, queries, config)
     if config.movielens:
-        users, titles = movielens_embeddings(config.movielens)
-        corpora["movielens"] = measure_corpus("movielens", titles, users, config)
+        from trainer.retrieval_serving import read_embeddings
+
+        towers = read_embeddings(config.movielens)  # the 943 users query the 1,664 titles
+        corpora["movielens"] = measure_corpus("movielens", towers["title_embeddings"], towers["user_embeddings"], config)
     report = {"machine": machine(), "config": dataclasses.asdict(config), "threads": SINGLE_THREAD,
               "corpora": corpora}
     output = Path(config.output_dir)

@@ -29,6 +29,7 @@ import numpy as np
 
 from benchmarks.measure import summarize, time_calls
 from edge_runtime.ranker import score_pairs
+from trainer import metrics
 
 Scorer = Callable[[str, Sequence[str]], np.ndarray]
 
@@ -61,8 +62,7 @@ def test_rmse(score: Scorer, data: str) -> float:
     """RMSE of the contender's predictions over the whole test split, one call per user."""
     with np.load(data, allow_pickle=False) as split:
         users, titles, ratings = split["user_id"].astype(np.str_), split["movie_title"].astype(np.str_), split["user_rating"]
-    predictions = score_pairs(score, users, titles).astype(np.float64)
-    return float(np.sqrt(np.mean((predictions - ratings) ** 2)))
+    return metrics.rmse(score_pairs(score, users, titles), ratings)
 
 
 def peak_rss_mb() -> float:

@@ -26,6 +26,8 @@ from edge_runtime.manifest import MANIFEST_NAME, load_model, read_titles
 
 MODEL_NAME = "ranker.tflite"
 TITLES_NAME = "titles.txt"
+#: Manifest fields ``write_description`` computes itself (a copy recomputes them).
+COMPUTED_FIELDS = ("schema_version", "model", "sha256", "size_bytes", "titles", "created")
 #: Subfolder of an Android ``assets`` folder that ``--android`` writes the bundle to.
 ANDROID_ASSET_DIR = "edgerank"
 
@@ -44,7 +46,7 @@ def write_description(folder: str | os.PathLike[str], model: bytes, description:
     Args:
         folder: The (temporary) bundle folder, already holding the model.
         model: The model's bytes, for the checksum.
-        description: Manifest fields other than those computed here (schema
+        description: Manifest fields other than ``COMPUTED_FIELDS`` (schema
             version, file names, checksum, size, title count, creation time).
         titles: The catalogue, in vocabulary order.
     """
@@ -95,8 +97,7 @@ def copy_bundle(source: str | os.PathLike[str], out: str | os.PathLike[str], and
     """
     verified = load_model(source)
     titles = read_titles(verified)
-    fields = {key: value for key, value in verified.manifest.items()
-              if key not in ("schema_version", "model", "sha256", "size_bytes", "titles", "created")}
+    fields = {key: value for key, value in verified.manifest.items() if key not in COMPUTED_FIELDS}
     target = Path(out) / ANDROID_ASSET_DIR if android else Path(out)
     return write_bundle(target, verified.content, fields, titles)
 

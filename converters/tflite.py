@@ -36,7 +36,7 @@ from edge_runtime.errors import EdgeRankError
 from edge_runtime.manifest import sha256_hex
 from edge_runtime.ranker import SIGNATURE as SCORE_SIGNATURE
 from edge_runtime.ranker import score_pairs
-from trainer import serving
+from trainer import metrics, serving
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +132,6 @@ def architecture(loaded: tf.Module) -> dict:
             "title_embedding": title_dim, "dense": kernels}
 
 
-def _rmse(scores: np.ndarray, ratings: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((scores.astype(np.float64) - ratings) ** 2)))
-
-
 def convert_ranker(config: ConvertConfig) -> ConversionReport:
     """Converts the ranker SavedModel's ``score`` signature into a validated bundle.
 
@@ -184,7 +180,7 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
             sha256=sha256_hex(model), ops=model_ops.ops, min_runtime_version=model_ops.min_runtime_version,
             cpu_delegate=ranker.cpu_delegate, validated_pairs=len(users),
             max_abs_diff=float(np.max(np.abs(converted - reference))),
-            test_rmse=_rmse(converted, ratings), saved_model_test_rmse=_rmse(reference, ratings),
+            test_rmse=metrics.rmse(converted, ratings), saved_model_test_rmse=metrics.rmse(reference, ratings),
             backend=f"{ranker.backend.name} {ranker.backend.version}",
         )
         log.info("%s vs SavedModel on %d test pairs: max |diff| %.2e, RMSE %.4f vs %.4f (%s, %s)",

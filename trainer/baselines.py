@@ -115,7 +115,7 @@ class BiasedMF(Biases):
         users = rng.normal(0, 0.1, (len(self.index.users), self.factors))
         items = rng.normal(0, 0.1, (len(self.index.titles), self.factors))
         residual = ratings - self.mean - self.user_bias[rows] - self.item_bias[columns]
-        by_user, by_item = _groups(rows, len(users)), _groups(columns, len(items))
+        by_user, by_item = group_positions(rows, len(users)), group_positions(columns, len(items))
         for _ in range(self.als_iterations):
             users = _solve_rows(by_user, items, columns, residual, self.reg)
             items = _solve_rows(by_item, users, rows, residual, self.reg)
@@ -162,7 +162,7 @@ class ImplicitALS:
         rng = np.random.default_rng(self.seed)
         users = rng.normal(0, 0.01, (len(self.index.users), self.factors))
         items = rng.normal(0, 0.01, (len(self.index.titles), self.factors))
-        by_user, by_item = _groups(rows, len(users)), _groups(columns, len(items))
+        by_user, by_item = group_positions(rows, len(users)), group_positions(columns, len(items))
         for _ in range(self.iterations):
             users = _solve_implicit(by_user, items, columns, self.alpha, self.reg)
             items = _solve_implicit(by_item, users, rows, self.alpha, self.reg)
@@ -174,8 +174,8 @@ class ImplicitALS:
         return np.where(rows[:, None] >= 0, self.user_factors[rows] @ self.item_factors.T, 0.0)
 
 
-def _groups(keys: np.ndarray, count: int) -> list[np.ndarray]:
-    """For each key 0..count-1, the positions where it occurs."""
+def group_positions(keys: np.ndarray, count: int) -> list[np.ndarray]:
+    """For each key 0..count-1, the positions where it occurs (in order)."""
     order = np.argsort(keys, kind="stable")
     return np.split(order, np.searchsorted(keys[order], np.arange(1, count)))
 

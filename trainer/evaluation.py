@@ -65,8 +65,7 @@ class _Split:
 
     def seen(self) -> list[np.ndarray]:
         rows, columns = self.index.rows(self.train["user_id"]), self.index.columns(self.train["movie_title"])
-        order = np.argsort(rows, kind="stable")
-        return np.split(columns[order], np.searchsorted(rows[order], np.arange(1, len(self.index.users))))
+        return [columns[positions] for positions in baselines.group_positions(rows, len(self.index.users))]
 
 
 def _retrieval_figures(scores: np.ndarray, split: _Split) -> dict[str, float]:
@@ -110,7 +109,7 @@ def _edgerank_models(split: _Split, artifacts: Path) -> dict[str, dict[str, floa
 
     from edge_runtime import EdgeRanker
     from edge_runtime.ranker import score_pairs
-    from trainer.retrieval_serving import EMBEDDINGS
+    from trainer.retrieval_serving import read_embeddings
 
     ranker = tf.saved_model.load(str(serving.resolve(artifacts / "ranking"))).signatures["serving_default"]
     predicted = ranker(user_id=tf.constant(split.test["user_id"]),
@@ -122,9 +121,9 @@ def _edgerank_models(split: _Split, artifacts: Path) -> dict[str, dict[str, floa
         on_device = score_pairs(device.score, split.test["user_id"], split.test["movie_title"])
         results["edgerank_ranker_int8_tflite"] = {"rmse": metrics.rmse(on_device, split.test["user_rating"]),
                                                   "backend": f"{device.backend.name} {device.backend.version}"}
-    with np.load(serving.resolve(artifacts / "retrieval") / serving.EXTRA_DIR / EMBEDDINGS) as towers:
-        users = dict(zip(towers["user_ids"].tolist(), towers["user_embeddings"]))
-        titles = dict(zip(towers["titles"].tolist(), towers["title_embeddings"]))
+    towers = read_embeddings(artifacts / "retrieval")
+    users = dict(zip(towers["user_ids"].tolist(), towers["user_embeddings"]))
+    titles = dict(zip(towers["titles"].tolist(), towers["title_embeddings"]))
     user_matrix = np.stack([users[u] for u in split.index.users])
     title_matrix = np.stack([titles[t] for t in split.index.titles])
     results["edgerank_retrieval"] = _retrieval_figures(user_matrix @ title_matrix.T, split)

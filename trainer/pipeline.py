@@ -37,13 +37,15 @@ log = logging.getLogger(__name__)
 HANDOFF_COLUMNS = ("user_id", "movie_title", "user_rating")
 
 
-def _retrieval_serving(towers: retrieval.RetrievalModel, train_split: data.Columns, user_ids: np.ndarray,
-                       movie_titles: np.ndarray, config: TrainConfig) -> tuple[retrieval_serving.RetrievalServing, dict]:
+def _retrieval_serving(towers: retrieval.RetrievalModel, train_split: data.Columns, embeddings: dict[str, np.ndarray],
+                       config: TrainConfig) -> tuple[retrieval_serving.RetrievalServing, dict]:
     """The serving model over every title, and how its index compares with exact search.
 
     ScaNN where it is installed (recall@k against exact search is measured
-    over every user), exact search otherwise.
+    over every user), exact search otherwise. ``embeddings`` are the towers'
+    embeddings of every user and title (what ``retrieval_serving.export`` saves).
     """
+    user_ids, movie_titles = embeddings["user_ids"], embeddings["titles"]
     settings = None
     if retrieval_serving.scann_ops() is None:
         log.warning("ScaNN is not available: the retrieval model serves exact search")
@@ -55,12 +57,13 @@ def _retrieval_serving(towers: retrieval.RetrievalModel, train_split: data.Colum
     rated: dict[str, list[str]] = {}
     for user, title in zip(train_split["user_id"].tolist(), train_split["movie_title"].tolist()):
         rated.setdefault(user, []).append(title)
-    model = retrieval_serving.RetrievalServing(towers, movie_titles, rated, config.retrieval.index_k, settings)
+    model = retrieval_serving.RetrievalServing(towers, movie_titles, embeddings["title_embeddings"], rated,
+                                               config.retrieval.index_k, settings)
     metrics: dict = {"index": {"kind": model.index_kind, **(dataclasses.asdict(settings) if settings else {})}}
     if settings is not None:
         served = np.char.decode(model.serving_default(tf.constant(user_ids))["titles"].numpy().astype(bytes), "utf-8")
-        exact = scann_index.exact_top_k(retrieval.embed(towers.user_model, user_ids),
-                                        retrieval.embed(towers.movie_model, movie_titles), config.retrieval.index_k)
+        exact = scann_index.exact_top_k(embeddings["user_embeddings"], embeddings["title_embeddings"],
+                                        config.retrieval.index_k)
         metrics[f"scann_recall_at_{config.retrieval.index_k}"] = scann_index.recall(served, movie_titles[exact])
     return model, metrics
 
@@ -137,12 +140,12 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     log.info("Retrieval test top-10 %.4f, top-100 %.4f",
              retrieval_metrics["top_10"], retrieval_metrics["top_100"])
 
-    serving_model, index_metrics = _retrieval_serving(towers, train_split, user_ids, movie_titles, config)
+    embeddings = {"user_ids": user_ids, "user_embeddings": retrieval.embed(towers.user_model, user_ids),
+                  "titles": movie_titles, "title_embeddings": retrieval.embed(towers.movie_model, movie_titles)}
+    serving_model, index_metrics = _retrieval_serving(towers, train_split, embeddings, config)
     retrieval_metrics.update(index_metrics)
     with atomic.directory(output / "retrieval" / str(version)) as folder:
-        retrieval_serving.export(serving_model, folder, {
-            "user_ids": user_ids, "user_embeddings": retrieval.embed(towers.user_model, user_ids),
-            "titles": movie_titles, "title_embeddings": retrieval.embed(towers.movie_model, movie_titles)})
+        retrieval_serving.export(serving_model, folder, embeddings)
         serving.write_extras(folder, {
             "name": "movielens-retrieval", "version": version, "created": _now(),
             "data_fingerprint": train_fingerprint, "test_metrics": retrieval_metrics,

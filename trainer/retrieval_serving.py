@@ -29,7 +29,7 @@ import tensorflow as tf
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.handoff import Handoff
 from trainer import scann_index, serving
-from trainer.retrieval import RetrievalModel, embed
+from trainer.retrieval import RetrievalModel
 
 EMBEDDINGS = "embeddings.npz"
 _USER_ID = tf.TensorSpec([None], tf.string, name="user_id")
@@ -54,17 +54,17 @@ class RetrievalServing(tf.Module):
     Args:
         model: The trained two towers.
         titles: Every title, the candidates.
+        candidates: The candidate tower's embeddings of ``titles`` ([N, d] float32).
         rated: Per user id, the titles rated in training.
         k: Titles returned per user.
         settings: ScaNN settings; ``None`` serves exact search.
     """
 
-    def __init__(self, model: RetrievalModel, titles: np.ndarray, rated: dict[str, list[str]], k: int,
-                 settings: scann_index.ScannSettings | None) -> None:
+    def __init__(self, model: RetrievalModel, titles: np.ndarray, candidates: np.ndarray,
+                 rated: dict[str, list[str]], k: int, settings: scann_index.ScannSettings | None) -> None:
         super().__init__()
         self.query_model = model.user_model
         self.k = k
-        candidates = embed(model.movie_model, titles)
         self.titles = tf.Variable(titles.astype(object), trainable=False, dtype=tf.string)
         self.index_kind = "exact" if settings is None else "scann"
         if settings is None:
@@ -132,6 +132,28 @@ def export(serving: RetrievalServing, path: str | os.PathLike[str], embeddings: 
     extra = Path(path) / "assets.extra"
     extra.mkdir(exist_ok=True)
     np.savez(extra / EMBEDDINGS, **embeddings)
+
+
+def read_embeddings(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The towers' embeddings ``export`` saved: ``user_ids``, ``user_embeddings`` [U, d],
+    ``titles`` and ``title_embeddings`` [T, d] (float32).
+
+    Args:
+        path: A retrieval model version folder, or the base folder (its highest version).
+
+    Raises:
+        ServingLayoutError: No retrieval model there, or its embeddings are missing or incomplete.
+    """
+    file = serving.resolve(path) / serving.EXTRA_DIR / EMBEDDINGS
+    try:
+        with np.load(file, allow_pickle=False) as saved:
+            embeddings = {name: saved[name] for name in ("user_ids", "user_embeddings", "titles", "title_embeddings")}
+    except (OSError, KeyError, ValueError) as error:
+        raise serving.ServingLayoutError(f"cannot read the towers' embeddings {file}: {error}; run `edgerank train`") \
+            from error
+    for name in ("user_embeddings", "title_embeddings"):
+        embeddings[name] = embeddings[name].astype(np.float32)
+    return embeddings
 
 
 def load(path: str | os.PathLike[str]) -> tf.Module:
