@@ -2,7 +2,8 @@
 
 Counts multiply-adds as two FLOPs and ignores bias adds, activations and
 lookups, so it is a lower bound on the work. ``architecture`` is the manifest's
-``architecture`` entry: embedding sizes and the dense layers' kernel shapes.
+``architecture`` entry: embedding sizes and the dense layers' kernel shapes
+(none for AutoRec, whose rating is the dot product of the two rows).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ def request_flops(architecture: dict, candidates: int, user_side_once: bool) -> 
             the user's half of the first kernel once per request; False for the
             SavedModel's pairwise ``serving_default``, which does it per pair.
     """
+    if not architecture["dense"]:
+        return candidates * 2 * architecture["title_embedding"]
     (first_in, first_out), *rest = architecture["dense"]
     user, title = architecture["user_embedding"], architecture["title_embedding"]
     deeper = sum(2 * fan_in * fan_out for fan_in, fan_out in rest)

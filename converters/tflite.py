@@ -119,19 +119,6 @@ def saved_model_scores(saved_model: tf.types.experimental.GenericFunction, users
     )
 
 
-def architecture(loaded: tf.Module) -> dict:
-    """Vocabulary and embedding sizes and dense kernel shapes of a loaded ranker SavedModel.
-
-    Vocabulary sizes exclude the out-of-vocabulary row. Benchmarks derive
-    FLOPs from this; apps can read the vocabulary sizes.
-    """
-    (users, user_dim), = [v.shape.as_list() for v in loaded.model.user_embeddings.variables]
-    (titles, title_dim), = [v.shape.as_list() for v in loaded.model.movie_embeddings.variables]
-    kernels = [v.shape.as_list() for v in loaded.model.ratings.variables if v.shape.rank == 2]
-    return {"user_vocabulary": users - 1, "title_vocabulary": titles - 1, "user_embedding": user_dim,
-            "title_embedding": title_dim, "dense": kernels}
-
-
 def convert_ranker(config: ConvertConfig) -> ConversionReport:
     """Converts the ranker SavedModel's ``score`` signature into a validated bundle.
 
@@ -151,6 +138,9 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
         raise ConversionError(f"unknown --quantize {config.quantize!r}; choose one of {list(quantization.VARIANTS)}")
     saved_model_dir = serving.resolve(config.saved_model)
     info = serving.read_info(saved_model_dir)
+    if "architecture" not in info:
+        raise ConversionError(f"{saved_model_dir} does not describe its architecture in {serving.EXTRA_DIR}/"
+                              f"{serving.MODEL_INFO}: it was exported by an older EdgeRank; retrain it")
     titles = (saved_model_dir / serving.EXTRA_DIR / serving.TITLES).read_text(encoding="utf-8").splitlines()
     users, pair_titles, ratings = _pairs(config.validation_data, ("user_id", "movie_title", "user_rating"),
                                          "validation data")
@@ -191,7 +181,7 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
             "name": info["name"],
             "version": f"{info['version']}+{quantization.VARIANTS[config.quantize]}",
             "signature": ranker.signature(),
-            "architecture": architecture(loaded),
+            "architecture": info["architecture"],
             "out_of_vocabulary": OUT_OF_VOCABULARY,
             "quantization": {"mode": config.quantize, "per_channel_dense": config.per_channel_dense},
             "runtime": {"ops": report.ops, "min_runtime_version": report.min_runtime_version,

@@ -19,9 +19,11 @@ Schema (version 2)::
                     "outputs": {"rating": {"dtype": "float32", "shape": [-1]},
                                 "user_known": {"dtype": "bool", "shape": [1]},
                                 "title_known": {"dtype": "bool", "shape": [-1]}}},
-      "architecture": {"user_vocabulary": 943, "title_vocabulary": 1664,
+      "architecture": {"model": "tutorial", "user_vocabulary": 943, "title_vocabulary": 1664,
                        "user_embedding": 32, "title_embedding": 32,
                        "dense": [[64, 256], [256, 64], [64, 1]]},
+                      # AutoRec: {"model": "autorec", …, "user_embedding": 501,
+                      #           "title_embedding": 501, "dense": []} (one dot product)
       "out_of_vocabulary": "…",
       "quantization": {"mode": "int8", "per_channel_dense": false},
       "runtime": {"ops": [["FULLY_CONNECTED", 4], …], "min_runtime_version": "2.5.0",

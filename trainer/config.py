@@ -9,27 +9,62 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edge_runtime.errors import EdgeRankError
+
+
+class ConfigError(EdgeRankError, ValueError):
+    """A configuration value is not one the trainer knows."""
+
 
 @dataclass
 class SplitConfig:
-    """The tutorials' split: one seeded shuffle, then the first 80% train."""
+    """The tutorials' split: one seeded shuffle, then the first 80% train and the rest test.
+
+    Zero sizes are taken from the data: on MovieLens 100K that is exactly the
+    tutorials' ``shuffle(100_000)``, 80,000 train and 20,000 test.
+    """
 
     seed: int = 42
-    shuffle_buffer: int = 100_000
-    train_size: int = 80_000
-    test_size: int = 20_000
+    # Ratings the shuffle buffer holds; 0: all of them.
+    shuffle_buffer: int = 0
+    # Training and test ratings; 0: `train_fraction` of the ratings, and the rest.
+    train_size: int = 0
+    test_size: int = 0
+    train_fraction: float = 0.8
 
 
 @dataclass
 class RankingConfig:
-    """The ranking tutorial: embeddings into Dense 256-64-1, MSE loss."""
+    """The ranking tutorial: embeddings into Dense 256-64-1, MSE loss; or AutoRec.
 
+    ``model`` picks the architecture: ``tutorial`` (the fields up to
+    ``epochs``) or ``autorec``, item-based AutoRec (``trainer.autorec``, the
+    ``autorec_*`` fields), which wins on the validation split.
+    """
+
+    model: str = "tutorial"
     embedding_dim: int = 32
     hidden_units: tuple[int, ...] = (256, 64)
     learning_rate: float = 0.1
     batch_size: int = 8192
     eval_batch_size: int = 4096
     epochs: int = 3
+    # AutoRec (Sedhain et al. 2015): hidden units, λ of its L2 penalty, Adam's
+    # learning rate; full-batch epochs stop when the validation RMSE has not
+    # improved for `autorec_patience` epochs (at most `autorec_max_epochs`).
+    autorec_hidden_units: int = 500
+    autorec_l2: float = 200.0
+    autorec_learning_rate: float = 0.001
+    autorec_max_epochs: int = 1500
+    autorec_patience: int = 50
+    # Share of the training ratings held out to choose the epochs (early stopping).
+    validation_fraction: float = 0.1
+
+
+#: ``RankingConfig.model`` and ``RetrievalConfig.loss`` values.
+RANKING_MODELS = ("tutorial", "autorec")
+RETRIEVAL_LOSSES = ("in_batch", "full_softmax")
+RETRIEVAL_OPTIMIZERS = ("adagrad", "adam")
 
 
 @dataclass
@@ -54,6 +89,18 @@ class RetrievalConfig:
     # FactorizedTopK during `fit` costs most of the training time and does not
     # change the weights; the test split is always evaluated with it.
     metrics_during_training: bool = False
+    # "in_batch": the tutorial's in-batch softmax; "full_softmax": every title
+    # the user has not rated is a negative (trainer.retrieval), with `l2` on
+    # the two embeddings' squared norms.
+    loss: str = "in_batch"
+    l2: float = 0.0
+    # "adagrad" (the tutorial) or "adam".
+    optimizer: str = "adagrad"
+    # > 0: stop when the validation top-100 has not improved for this many
+    # epochs (`epochs` is then the most), and retrain on all training ratings
+    # for the best number; the validation split is `validation_fraction` of them.
+    patience: int = 0
+    validation_fraction: float = 0.1
 
 
 @dataclass

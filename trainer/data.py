@@ -1,11 +1,12 @@
-"""MovieLens 100K: loading, the tutorials' seed-42 split, and vocabularies.
+"""MovieLens: loading, the tutorials' seed-42 split, and vocabularies.
 
-Ratings come from the GroupLens archive (``ml-100k.zip``) or its extracted
-folder, or, with no path, from tensorflow-datasets (``movielens/100k-ratings``
-and ``movielens/100k-movies``). Either way the columns carry the
+Ratings come from a GroupLens archive or its extracted folder (100K, 1M, 20M,
+25M or latest-small, detected from the files: ``trainer.formats``), or, with
+no path, from tensorflow-datasets (``movielens/100k-ratings`` and
+``movielens/100k-movies``). Either way the columns carry the
 tensorflow-datasets feature names and the records come in tensorflow-datasets'
-order, so the tutorials' ``shuffle(100_000, seed=42)`` split selects exactly
-the same 80,000 training and 20,000 test ratings.
+order, so on 100K the tutorials' ``shuffle(100_000, seed=42)`` split selects
+exactly the same 80,000 training and 20,000 test ratings.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ import io
 import os
 import socket
 import urllib.parse
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edge_runtime import atomic
-from edge_runtime.errors import EdgeRankError
+from trainer import formats
 from trainer.config import SplitConfig
+from trainer.formats import DataError
 
 #: Environment variable naming the archive when ``--data`` is not given.
 DATA_ENV = "EDGERANK_DATA"
@@ -44,17 +45,13 @@ RATING_COLUMNS = (
 Columns = dict[str, np.ndarray]
 
 
-class DataError(EdgeRankError):
-    """MovieLens could not be found or read; the message says what to do."""
-
-
 @dataclass(frozen=True)
 class MovieLens:
-    """MovieLens 100K in memory.
+    """MovieLens in memory.
 
     Attributes:
-        ratings: One array per column in ``RATING_COLUMNS``, 100,000 rows.
-        movie_titles: Every catalogue title (``u.item``), rated or not.
+        ratings: One array per column in ``RATING_COLUMNS``, one row per rating.
+        movie_titles: Every catalogue title (``u.item``, ``movies.*``), rated or not.
     """
 
     ratings: Columns
@@ -72,19 +69,19 @@ class MovieLens:
 
 
 def load_movielens(path: str | os.PathLike[str] | None = None) -> MovieLens:
-    """Loads MovieLens 100K.
+    """Loads MovieLens.
 
     Args:
-        path: ``ml-100k.zip`` or a folder holding ``u.data``, ``u.item`` and
-            ``u.user`` (directly or in ``ml-100k/``). ``None`` reads
-            ``$EDGERANK_DATA``; if that is unset too, tensorflow-datasets
-            downloads the data.
+        path: A GroupLens archive (``ml-100k.zip``, ``ml-1m.zip``,
+            ``ml-25m.zip`` …) or its extracted folder, in any layout of
+            ``trainer.formats``. ``None`` reads ``$EDGERANK_DATA``; if that is
+            unset too, tensorflow-datasets downloads MovieLens 100K.
 
     Returns:
         The ratings and the movie catalogue.
 
     Raises:
-        DataError: The path is not MovieLens 100K, or no path was given and
+        DataError: The path is not MovieLens, or no path was given and
             tensorflow-datasets cannot get the data (no network).
     """
     path = path or os.environ.get(DATA_ENV) or None
@@ -98,7 +95,8 @@ def split_ratings(ratings: Columns, config: SplitConfig) -> tuple[Columns, Colum
 
     ``tf.random.set_seed(seed)``, ``shuffle(shuffle_buffer, seed=seed,
     reshuffle_each_iteration=False)``, then the first ``train_size`` records
-    train and the next ``test_size`` test. The shuffle's permutation depends
+    train and the next ``test_size`` test (sizes of 0 are taken from the
+    data, see ``SplitConfig``). The shuffle's permutation depends
     only on the seeds and the record count, so it is drawn once over indices.
 
     Returns:
@@ -110,18 +108,17 @@ def split_ratings(ratings: Columns, config: SplitConfig) -> tuple[Columns, Colum
     import tensorflow as tf
 
     count = len(ratings["user_id"])
-    if config.train_size + config.test_size > count:
-        raise DataError(
-            f"the split needs {config.train_size} + {config.test_size} ratings, "
-            f"the data has {count}"
-        )
+    train_size = config.train_size or round(count * config.train_fraction)
+    test_size = config.test_size or count - train_size
+    if train_size + test_size > count:
+        raise DataError(f"the split needs {train_size} + {test_size} ratings, the data has {count}")
     tf.random.set_seed(config.seed)
     shuffled = tf.data.Dataset.range(count).shuffle(
-        config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=False
+        config.shuffle_buffer or count, seed=config.seed, reshuffle_each_iteration=False
     )
     order = shuffled.batch(count).get_single_element().numpy()
-    train = order[: config.train_size]
-    test = order[config.train_size : config.train_size + config.test_size]
+    train = order[:train_size]
+    test = order[train_size : train_size + test_size]
     return _rows(ratings, train), _rows(ratings, test)
 
 
@@ -143,11 +140,15 @@ def load_canonical_folds(path: str | os.PathLike[str]) -> list[tuple[Columns, Co
         DataError: The archive lacks the fold files or a line is malformed.
     """
     names = ("u.item",) + tuple(f"{fold}.{part}" for fold in CANONICAL_FOLDS for part in ("base", "test"))
-    files = _read_member_files(Path(path), names)
-    title_of = {row[0]: row[1] for row in _parse_lines(files["u.item"], "u.item", "|", min_fields=5)}
+    try:
+        files = formats.read_members(Path(path), names)
+    except DataError as error:
+        raise DataError(f"{error}; the u1–u5 folds ship with MovieLens 100K only (evaluate with --no-folds)") \
+            from error
+    title_of = {row[0]: row[1] for row in formats.parse_lines(files["u.item"], "u.item", "|", min_fields=5)}
 
     def columns(name: str) -> Columns:
-        rows = _parse_lines(files[name], name, "\t", min_fields=3)
+        rows = formats.parse_lines(files[name], name, "\t", min_fields=3)
         try:
             return {"user_id": np.array([row[0] for row in rows], dtype=np.str_),
                     "movie_title": np.array([title_of[row[1]] for row in rows], dtype=np.str_),
@@ -215,68 +216,9 @@ def _tfds_order(count: int, split: str = "train") -> np.ndarray:
 
 
 def _load_from_files(path: Path) -> MovieLens:
-    if not path.exists():
-        raise DataError(f"MovieLens data not found at {path}")
-    files = _read_member_files(path, ("u.data", "u.item", "u.user"))
-    movies = _parse_lines(files["u.item"], "u.item", "|", min_fields=5)
-    users = _parse_lines(files["u.user"], "u.user", "|", min_fields=5)
-    ratings = _parse_lines(files["u.data"], "u.data", "\t", min_fields=4)
-
-    title_of = {row[0]: row[1] for row in movies}
-    user_of = {row[0]: row[1:5] for row in users}
-    columns: dict[str, list] = {name: [] for name in RATING_COLUMNS}
-    for line_number, (user_id, movie_id, rating, timestamp, *_) in enumerate(ratings, 1):
-        if movie_id not in title_of or user_id not in user_of:
-            raise DataError(f"u.data line {line_number}: unknown user {user_id!r} or movie {movie_id!r}")
-        age, gender, occupation, zip_code = user_of[user_id]
-        try:
-            values = (float(rating), int(timestamp), float(age))
-        except ValueError as error:
-            raise DataError(f"u.data line {line_number}: {error}") from error
-        for name, value in zip(
-            RATING_COLUMNS,
-            (user_id, movie_id, title_of[movie_id], values[0], values[1], values[2],
-             gender == "M", occupation, zip_code),
-        ):
-            columns[name].append(value)
-
-    dtypes = {"user_rating": np.float32, "timestamp": np.int64, "raw_user_age": np.float32,
-              "user_gender": np.bool_}
-    table = {name: np.array(values, dtype=dtypes.get(name, np.str_)) for name, values in columns.items()}
-    table = _rows(table, _tfds_order(len(table["user_id"])))
-    return MovieLens(ratings=table, movie_titles=np.array([row[1] for row in movies], dtype=np.str_))
-
-
-def _read_member_files(path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
-    """Reads ``names`` from a zip archive or folder, at its root or one level down."""
-    if path.is_dir():
-        for folder in (path, path / "ml-100k"):
-            if all((folder / name).is_file() for name in names):
-                return {name: (folder / name).read_bytes() for name in names}
-        raise DataError(f"{path} is not MovieLens 100K: it lacks {', '.join(names)}")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = {Path(member).name: member for member in archive.namelist()
-                       if Path(member).parent.name in ("", "ml-100k")}
-            missing = [name for name in names if name not in members]
-            if missing:
-                raise DataError(f"{path} is not MovieLens 100K: it lacks {', '.join(missing)}")
-            return {name: archive.read(members[name]) for name in names}
-    except zipfile.BadZipFile as error:
-        raise DataError(f"{path} is neither a folder nor a zip archive: {error}") from error
-
-
-def _parse_lines(data: bytes, name: str, separator: str, min_fields: int) -> list[list[str]]:
-    # GroupLens wrote MovieLens 100K in ISO-8859-1, as tensorflow-datasets reads it.
-    rows = []
-    for line_number, line in enumerate(data.decode("iso-8859-1").splitlines(), 1):
-        if not line.strip():
-            continue
-        fields = line.strip().split(separator)
-        if len(fields) < min_fields:
-            raise DataError(f"{name} line {line_number}: expected {min_fields} fields, got {line!r}")
-        rows.append(fields)
-    return rows
+    _, table, titles = formats.read(path)
+    # tensorflow-datasets' record order: the tutorials' split depends on it.
+    return MovieLens(ratings=_rows(table, _tfds_order(len(table["user_id"]))), movie_titles=titles)
 
 
 def _decode(values: np.ndarray) -> np.ndarray:

@@ -134,19 +134,15 @@ def _edgerank_on_fold(split: _Split, config: TrainConfig) -> dict[str, dict[str,
     """EdgeRank's two models retrained on a fold with ``config`` and scored on its test ratings."""
     import tensorflow as tf
 
-    from trainer import ranking, retrieval
+    from trainer import retrieval
+    from trainer.pipeline import train_ranker
 
-    def dataset(columns: data.Columns, names: tuple[str, ...]) -> tf.data.Dataset:
-        return tf.data.Dataset.from_tensor_slices({name: columns[name] for name in names})
-
-    pairs = ("user_id", "movie_title", "user_rating")
-    model, _ = ranking.train_ranking(dataset(split.train, pairs), dataset(split.test, pairs), split.index.users,
-                                     split.index.titles, config.ranking, config.seed, verbose=0)
+    model, _ = train_ranker(split.train, split.test, split.index.users, split.index.titles, config.ranking,
+                            config.seed, verbose=0)
     predicted = model({"user_id": tf.constant(split.test["user_id"]),
                        "movie_title": tf.constant(split.test["movie_title"])}).numpy().reshape(-1)
-    towers, _ = retrieval.train_retrieval(dataset(split.train, pairs[:2]), dataset(split.test, pairs[:2]),
-                                          split.index.users, split.index.titles, config.retrieval, config.seed,
-                                          verbose=0)
+    towers, _ = retrieval.train_retrieval(split.train, split.test, split.index.users, split.index.titles,
+                                          config.retrieval, config.seed, verbose=0)
     scores = retrieval.embed(towers.user_model, split.index.users) @ retrieval.embed(
         towers.movie_model, split.index.titles).T
     return {"edgerank_ranker": {"rmse": metrics.rmse(predicted, split.test["user_rating"])},

@@ -28,8 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from edge_runtime import atomic
-from trainer import data, distribution, ranking, retrieval, retrieval_serving, scann_index, serving
-from trainer.config import TrainConfig
+from trainer import autorec, data, distribution, ranking, retrieval, retrieval_serving, scann_index, serving
+from trainer.config import RANKING_MODELS, ConfigError, RankingConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,36 @@ def _retrieval_serving(towers: retrieval.RetrievalModel, train_split: data.Colum
         exact = scann_index.exact_top_k(embeddings["user_embeddings"], embeddings["title_embeddings"],
                                         config.retrieval.index_k)
         metrics[f"scann_recall_at_{config.retrieval.index_k}"] = scann_index.recall(served, movie_titles[exact])
+    return model, metrics
+
+
+def train_ranker(train: data.Columns, test: data.Columns, user_ids: np.ndarray, movie_titles: np.ndarray,
+                 config: RankingConfig, seed: int, verbose: int = 1,
+                 strategy: tf.distribute.Strategy | None = None) -> tuple[tf.keras.Model, dict[str, float]]:
+    """Trains the ranker ``config.model`` names and evaluates it on ``test``.
+
+    Args:
+        train, test: Rating columns ``user_id``, ``movie_title``, ``user_rating``.
+        user_ids, movie_titles: Vocabularies.
+        config: The architecture and its hyperparameters.
+        seed, verbose, strategy: As ``ranking.train_ranking``.
+
+    Returns:
+        A float32 model with the ranker contract (``call`` on pairs, ``score``
+        for one user; ``ranking.export_ranking`` saves it) and its test metrics.
+
+    Raises:
+        ConfigError: ``config.model`` is not in ``RANKING_MODELS``.
+    """
+    if config.model == "autorec":
+        return autorec.train_autorec(train, test, user_ids, movie_titles, config, seed, verbose, strategy)
+    if config.model != "tutorial":
+        raise ConfigError(f"unknown ranking model {config.model!r}: choose one of {', '.join(RANKING_MODELS)}")
+    features = ("user_id", "movie_title", "user_rating")
+    model, metrics = ranking.train_ranking(_dataset(train, features), _dataset(test, features), user_ids,
+                                           movie_titles, config, seed, verbose, strategy)
+    if tf.keras.mixed_precision.global_policy().compute_dtype != "float32":
+        model = ranking.float32_copy(model, user_ids, movie_titles, config)
     return model, metrics
 
 
@@ -111,31 +141,24 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
                                           serving.next_version(output / "retrieval"))
 
     started = time.perf_counter()
-    log.info("Training the ranker (%d epochs)", config.ranking.epochs)
-    features = ("user_id", "movie_title", "user_rating")
-    ranker, ranking_metrics = ranking.train_ranking(
-        _dataset(train_split, features), _dataset(test_split, features),
-        user_ids, movie_titles, config.ranking, config.seed, verbose, strategy,
-    )
+    log.info("Training the ranker (%s)", config.ranking.model)
+    ranker, ranking_metrics = train_ranker(train_split, test_split, user_ids, movie_titles, config.ranking,
+                                           config.seed, verbose, strategy)
     ranking_metrics["train_seconds"] = round(time.perf_counter() - started, 2)
     log.info("Ranking test RMSE %.4f", ranking_metrics["rmse"])
-    if config.mixed_precision:
-        ranker = ranking.float32_copy(ranker, user_ids, movie_titles, config.ranking)
     with atomic.directory(output / "ranking" / str(version)) as folder:
         ranking.export_ranking(ranker, folder)
         serving.write_extras(folder, {
             "name": "movielens-ranker", "version": version, "created": _now(),
             "data_fingerprint": train_fingerprint, "test_metrics": {"rmse": ranking_metrics["rmse"]},
             "user_vocabulary": len(user_ids), "title_vocabulary": len(movie_titles),
+            "architecture": ranker.architecture(),
         }, movie_titles.tolist())
 
     started = time.perf_counter()
     log.info("Training the retrieval towers (%d epochs)", config.retrieval.epochs)
-    features = ("user_id", "movie_title")
     towers, retrieval_metrics = retrieval.train_retrieval(
-        _dataset(train_split, features), _dataset(test_split, features),
-        user_ids, movie_titles, config.retrieval, config.seed, verbose, strategy,
-    )
+        train_split, test_split, user_ids, movie_titles, config.retrieval, config.seed, verbose, strategy)
     retrieval_metrics["train_seconds"] = round(time.perf_counter() - started, 2)
     log.info("Retrieval test top-10 %.4f, top-100 %.4f",
              retrieval_metrics["top_10"], retrieval_metrics["top_100"])

@@ -80,6 +80,14 @@ class RankingModel(tfrs.models.Model):
         predictions = self(features)
         return self.task(labels=features["user_rating"], predictions=predictions)
 
+    def architecture(self) -> dict:
+        """Vocabulary sizes (without the out-of-vocabulary row), embedding sizes and dense kernel shapes."""
+        (users, user_dim), = [v.shape.as_list() for v in self.user_embeddings.variables]
+        (titles, title_dim), = [v.shape.as_list() for v in self.movie_embeddings.variables]
+        kernels = [v.shape.as_list() for v in self.ratings.variables if v.shape.rank == 2]
+        return {"model": "tutorial", "user_vocabulary": users - 1, "title_vocabulary": titles - 1,
+                "user_embedding": user_dim, "title_embedding": title_dim, "dense": kernels}
+
     def score(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
         """One user against N titles: [1] and [N] strings -> ratings [N].
 

@@ -1,9 +1,10 @@
 """The retrieval tutorial's two-tower model and its training.
 
 A query tower (user id -> 32-d embedding) and a candidate tower (movie title
--> 32-d embedding) are trained with in-batch softmax and evaluated with
-``FactorizedTopK`` on the test split. Serving (the towers behind a ScaNN
-index) is ``trainer.retrieval_serving``.
+-> 32-d embedding) are trained with in-batch softmax (the tutorial) or a
+softmax over the whole catalogue, and evaluated with ``FactorizedTopK`` on the
+test split. Serving (the towers behind a ScaNN index) is
+``trainer.retrieval_serving``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from trainer.config import RetrievalConfig
+from trainer import data
+from trainer.config import RETRIEVAL_LOSSES, RETRIEVAL_OPTIMIZERS, ConfigError, RetrievalConfig
 from trainer.towers import float32_policy, input_pipeline, string_embedding
 
 #: ``FactorizedTopK`` cut-offs reported for the test split.
@@ -26,7 +28,7 @@ class RetrievalModel(tfrs.Model):
         user_ids: User vocabulary (query tower).
         movie_titles: Unique catalogue titles (candidate tower, and the
             candidates ``FactorizedTopK`` ranks).
-        config: Sizes and whether metrics run during ``fit`` (see ``make_task``).
+        config: Sizes, the loss, and whether metrics run during ``fit`` (see ``make_task``).
 
     Input features: ``user_id`` and ``movie_title`` strings of shape [B].
     """
@@ -43,7 +45,25 @@ class RetrievalModel(tfrs.Model):
         self._movie_titles = movie_titles
         self.popularity_correction = config.popularity_correction
         self.sampling_probability: tf.lookup.StaticHashTable | None = None
+        self.full_softmax, self.l2 = config.loss == "full_softmax", config.l2
+        self.rated: tf.RaggedTensor | None = None
         self.task = self.make_task(with_metrics=config.metrics_during_training)
+        # FactorizedTopK for evaluation (validation and test) when training runs without it.
+        self.evaluation_task: tfrs.tasks.Retrieval | None = None
+
+    def set_rated(self, user_ids: np.ndarray, titles: np.ndarray) -> None:
+        """The training ratings: each user's rated title indices, a ragged [users + 1, None] tensor.
+
+        Row and column 0 are the unknown user and title. The full softmax
+        leaves a user's other rated titles out of each example's negatives:
+        they are not what the user will watch next. Ragged, so memory grows
+        with the ratings, not with users × titles.
+        """
+        users = self.user_model.layers[0](user_ids).numpy()
+        order = np.argsort(users, kind="stable")
+        self.rated = tf.RaggedTensor.from_value_rowids(
+            self.movie_model.layers[0](titles).numpy()[order], users[order],
+            nrows=self.user_model.layers[0].vocabulary_size())
 
     def set_sampling_probability(self, titles: np.ndarray) -> None:
         """Each title's share of the training ratings, how often it is an in-batch negative.
@@ -71,10 +91,37 @@ class RetrievalModel(tfrs.Model):
                 lambda titles: tf.cast(self.movie_model(titles), tf.float32))
             return tfrs.tasks.Retrieval(metrics=tfrs.metrics.FactorizedTopK(candidates=candidates, ks=TOP_KS))
 
+    def full_softmax_loss(self, features: dict[str, tf.Tensor], users: tf.Tensor, movies: tf.Tensor) -> tf.Tensor:
+        """Cross-entropy of each rated title against every title the user has not rated, plus L2.
+
+        The catalogue is small enough to score whole: logits are the user's
+        dot products with every title embedding; the user's other rated titles
+        and the out-of-vocabulary row are masked out. ``l2`` weighs the squared
+        norms of the example's two embeddings.
+        """
+        user_index = self.user_model.layers[0](features["user_id"])
+        title_index = self.movie_model.layers[0](features["movie_title"])
+        catalogue = tf.cast(self.movie_model.layers[1].embeddings, tf.float32)
+        positive = tf.one_hot(title_index, tf.shape(catalogue)[0])
+        rated = tf.gather(self.rated, user_index)  # [B, None] title indices
+        cells = tf.stack([rated.value_rowids(), rated.values], axis=1)
+        cells = tf.concat([cells, tf.stack(  # the unknown-title column is no candidate either
+            [tf.range(tf.size(user_index, out_type=tf.int64)), tf.zeros_like(user_index)], axis=1)], axis=0)
+        excluded = tf.minimum(tf.scatter_nd(cells, tf.ones(tf.shape(cells)[:1]), tf.shape(positive, tf.int64)), 1.0)
+        excluded = tf.maximum(excluded - positive, 0.0)
+        logits = tf.matmul(users, catalogue, transpose_b=True) - 1e9 * excluded
+        losses = tf.nn.softmax_cross_entropy_with_logits(positive, logits)
+        losses += self.l2 * (tf.reduce_sum(tf.square(users), 1) + tf.reduce_sum(tf.square(movies), 1))
+        return tf.nn.compute_average_loss(losses)
+
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         # float32 scores even when the towers compute in float16 (mixed precision).
         users = tf.cast(self.user_model(features["user_id"]), tf.float32)
         movies = tf.cast(self.movie_model(features["movie_title"]), tf.float32)
+        if not training and self.evaluation_task is not None:
+            return self.evaluation_task(users, movies)
+        if self.full_softmax:
+            return self.full_softmax_loss(features, users, movies)
         if self.popularity_correction and training:
             # Candidate ids make FactorizedTopK id-based; it is computed at evaluation only.
             return self.task(users, movies, compute_metrics=False,
@@ -83,9 +130,47 @@ class RetrievalModel(tfrs.Model):
         return self.task(users, movies)
 
 
+def _fit(train: data.Columns, validation: data.Columns | None, user_ids: np.ndarray, movie_titles: np.ndarray,
+         config: RetrievalConfig, seed: int, epochs: int, verbose: int,
+         strategy: tf.distribute.Strategy | None) -> tuple[RetrievalModel, tf.keras.callbacks.History]:
+    """Builds and fits the towers; with ``validation``, stops early on its top-100 (best weights restored)."""
+    for name, value, known in (("loss", config.loss, RETRIEVAL_LOSSES),
+                               ("optimizer", config.optimizer, RETRIEVAL_OPTIMIZERS)):
+        if value not in known:
+            raise ConfigError(f"unknown retrieval {name} {value!r}: choose one of {', '.join(known)}")
+    tf.keras.utils.set_random_seed(seed)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = RetrievalModel(user_ids, movie_titles, config)
+        if config.popularity_correction:
+            model.set_sampling_probability(train["movie_title"])
+        if model.full_softmax:
+            model.set_rated(train["user_id"], train["movie_title"])
+        optimizer = {"adagrad": tf.keras.optimizers.Adagrad, "adam": tf.keras.optimizers.Adam}[config.optimizer]
+        model.compile(optimizer=optimizer(learning_rate=config.learning_rate))
+        if not config.metrics_during_training:
+            model.evaluation_task = model.make_task(with_metrics=True)
+
+    def pipeline(columns: data.Columns, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
+        pairs = tf.data.Dataset.from_tensor_slices({name: columns[name] for name in ("user_id", "movie_title")})
+        return input_pipeline(pairs, batch_size, shuffle_seed)
+
+    callbacks, validation_data = [], None
+    if validation is not None:
+        validation_data = pipeline(validation, config.eval_batch_size)
+        callbacks.append(tf.keras.callbacks.EarlyStopping(
+            monitor=f"val_{VALIDATION_METRIC}", mode="max", patience=config.patience, restore_best_weights=True))
+    history = model.fit(pipeline(train, config.batch_size, seed), epochs=epochs, verbose=verbose,
+                        validation_data=validation_data, callbacks=callbacks)
+    return model, history
+
+
+#: What early stopping watches: top-100 of every title, the tutorial's measure.
+VALIDATION_METRIC = "factorized_top_k/top_100_categorical_accuracy"
+
+
 def train_retrieval(
-    train: tf.data.Dataset,
-    test: tf.data.Dataset,
+    train: data.Columns,
+    test: data.Columns,
     user_ids: np.ndarray,
     movie_titles: np.ndarray,
     config: RetrievalConfig,
@@ -95,33 +180,42 @@ def train_retrieval(
 ) -> tuple[RetrievalModel, dict[str, float]]:
     """Trains the two towers and evaluates top-k accuracy on the test split.
 
+    With ``config.patience`` > 0, the epochs (at most ``config.epochs``) are
+    chosen by early stopping on a validation split carved out of ``train``
+    (``config.validation_fraction``), then the towers are retrained on all of
+    ``train`` for that many epochs.
+
     Args:
-        train, test: Unbatched datasets of ``user_id`` and ``movie_title``.
+        train, test: ``user_id`` and ``movie_title`` columns.
         user_ids, movie_titles: Vocabularies (unique titles).
         config: Hyperparameters (batch sizes are global, across replicas).
-        seed: Seeds weight initialisation and the training shuffle.
+        seed: Seeds weight initialisation, the training shuffle and the validation split.
         verbose: Keras ``fit`` verbosity (progress bar).
         strategy: Where to train (``trainer.distribution``); ``None`` is the default strategy.
 
     Returns:
         The model and ``{"top_1": …, "top_5": …, "top_10": …, "top_50": …,
         "top_100": …}``: the share of test ratings whose title is among the
-        user's top k of all titles.
+        user's top k of all titles; with early stopping also ``epochs`` and
+        ``validation_top_100``.
     """
-    tf.keras.utils.set_random_seed(seed)
-    with (strategy or tf.distribute.get_strategy()).scope():
-        model = RetrievalModel(user_ids, movie_titles, config)
-        if config.popularity_correction:
-            model.set_sampling_probability(np.concatenate(
-                [batch["movie_title"] for batch in train.batch(65_536).as_numpy_iterator()]))
-        model.compile(optimizer=tf.keras.optimizers.Adagrad(learning_rate=config.learning_rate))
-    model.fit(input_pipeline(train, config.batch_size, seed), epochs=config.epochs, verbose=verbose)
-    if not config.metrics_during_training:
+    epochs, chosen = config.epochs, {}
+    if config.patience > 0:
+        fit_part, validation = data.validation_split(train, config.validation_fraction, seed)
+        _, history = _fit(fit_part, validation, user_ids, movie_titles, config, seed, config.epochs, verbose,
+                          strategy)
+        scores = history.history[f"val_{VALIDATION_METRIC}"]
+        epochs = int(np.argmax(scores)) + 1
+        chosen = {"epochs": epochs, "validation_top_100": float(scores[epochs - 1])}
+    model, _ = _fit(train, None, user_ids, movie_titles, config, seed, epochs, verbose, strategy)
+    if model.evaluation_task is None:
         with (strategy or tf.distribute.get_strategy()).scope():
-            model.task = model.make_task(with_metrics=True)
-    result = model.evaluate(input_pipeline(test, config.eval_batch_size), return_dict=True, verbose=0)
+            model.evaluation_task = model.make_task(with_metrics=True)
+    batches = input_pipeline(tf.data.Dataset.from_tensor_slices(
+        {name: test[name] for name in ("user_id", "movie_title")}), config.eval_batch_size)
+    result = model.evaluate(batches, return_dict=True, verbose=0)
     return model, {
-        f"top_{k}": float(result[f"factorized_top_k/top_{k}_categorical_accuracy"]) for k in TOP_KS
+        **{f"top_{k}": float(result[f"factorized_top_k/top_{k}_categorical_accuracy"]) for k in TOP_KS}, **chosen,
     }
 
 

@@ -7,7 +7,8 @@ SavedModel, ``assets.extra/`` (ignored by TensorFlow Serving, kept with the
 version) holds what later stages need about the model:
 
 * ``edgerank.json``: name, version, creation time, the training data's
-  fingerprint, test metrics and vocabulary sizes.
+  fingerprint, test metrics, vocabulary sizes and the architecture
+  (which model, its embedding sizes and dense kernel shapes).
 * ``titles.txt``: the model's title vocabulary, one a line (the catalogue an
   app shows; the converters copy it into the edge bundle).
 

@@ -81,7 +81,7 @@ def test_an_archive_without_ratings_is_refused(tmp_path: Path) -> None:
     archive = tmp_path / "other.zip"
     with zipfile.ZipFile(archive, "w") as handle:
         handle.writestr("ml-100k/README", "hello")
-    with pytest.raises(data.DataError, match="lacks u.data, u.item, u.user"):
+    with pytest.raises(data.DataError, match="lacks u.data, u.item, u.user or ratings.dat, movies.dat"):
         data.load_movielens(archive)
 
 

@@ -106,23 +106,18 @@ def test_training_on_two_replicas_and_in_mixed_precision(synthetic_archive: Path
 
 def test_metrics_during_training_do_not_change_the_model(synthetic_archive: Path) -> None:
     """FactorizedTopK off during fit (the default) gives the same test figures as on."""
-    import tensorflow as tf
-
     from trainer import data, retrieval
     from trainer.config import RetrievalConfig, SplitConfig
 
     movielens = data.load_movielens(synthetic_archive)
     split = SplitConfig(shuffle_buffer=1000, train_size=800, test_size=200)
     train_split, test_split = data.split_ratings(movielens.ratings, split)
-    columns = ("user_id", "movie_title")
     results = []
     for during in (False, True):
         config = RetrievalConfig(batch_size=128, eval_batch_size=200, epochs=2, embedding_dim=8,
                                  metrics_during_training=during)
-        _, metrics = retrieval.train_retrieval(
-            tf.data.Dataset.from_tensor_slices({c: train_split[c] for c in columns}),
-            tf.data.Dataset.from_tensor_slices({c: test_split[c] for c in columns}),
-            movielens.user_ids, movielens.unique_movie_titles, config, seed=42, verbose=0)
+        _, metrics = retrieval.train_retrieval(train_split, test_split, movielens.user_ids,
+                                               movielens.unique_movie_titles, config, seed=42, verbose=0)
         results.append(metrics)
     assert results[0] == results[1]
 
@@ -234,12 +229,9 @@ def test_popularity_correction_uses_each_titles_training_share(synthetic_archive
     movielens = data.load_movielens(synthetic_archive)
     train_split, test_split = data.split_ratings(movielens.ratings,
                                                  SplitConfig(shuffle_buffer=1000, train_size=800, test_size=200))
-    columns = ("user_id", "movie_title")
     config = RetrievalConfig(batch_size=128, eval_batch_size=200, epochs=2, embedding_dim=8, popularity_correction=True)
-    model, metrics = retrieval.train_retrieval(
-        tf.data.Dataset.from_tensor_slices({c: train_split[c] for c in columns}),
-        tf.data.Dataset.from_tensor_slices({c: test_split[c] for c in columns}),
-        movielens.user_ids, movielens.unique_movie_titles, config, seed=42, verbose=0)
+    model, metrics = retrieval.train_retrieval(train_split, test_split, movielens.user_ids,
+                                               movielens.unique_movie_titles, config, seed=42, verbose=0)
     title = train_split["movie_title"][0]
     share = float(np.mean(train_split["movie_title"] == title))
     assert float(model.sampling_probability.lookup(tf.constant([title]))[0]) == pytest.approx(share)

@@ -1,0 +1,203 @@
+"""The MovieLens family's GroupLens file layouts, detected from the files.
+
+A path is a GroupLens zip archive or its extracted folder, with the files at
+its root or one folder down (``ml-1m/ratings.dat``). Three layouts:
+
+* ``100k`` (MovieLens 100K): ``u.data`` (tab-separated ``user movie rating
+  timestamp``), ``u.item`` and ``u.user`` (``|``-separated), ISO-8859-1.
+* ``1m`` (MovieLens 1M): ``ratings.dat``, ``movies.dat`` and ``users.dat``,
+  ``::``-separated, ISO-8859-1. Ages are the file's age-group codes, and
+  occupations are codes, named here as the dataset's README names them.
+* ``csv`` (MovieLens 20M, 25M and latest-small): ``ratings.csv`` and
+  ``movies.csv`` with a header row, UTF-8, ratings in half stars. There are no
+  user files: age is 0, gender, occupation and zip code are empty.
+
+Each reader returns the columns of ``trainer.data.RATING_COLUMNS`` (the
+tensorflow-datasets ``movielens/*-ratings`` feature names), one row per
+rating in file order, and every catalogue title.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.errors import EdgeRankError
+
+Columns = dict[str, np.ndarray]
+
+#: Layout name -> the files that identify it (all in one folder).
+LAYOUTS = {
+    "100k": ("u.data", "u.item", "u.user"),
+    "1m": ("ratings.dat", "movies.dat", "users.dat"),
+    "csv": ("ratings.csv", "movies.csv"),
+}
+
+#: MovieLens 1M's occupation codes (its README), as tensorflow-datasets names them.
+OCCUPATIONS_1M = (
+    "other/not specified", "academic/educator", "artist", "clerical/admin", "college/grad student",
+    "customer service", "doctor/health care", "executive/managerial", "farmer", "homemaker", "K-12 student",
+    "lawyer", "programmer", "retired", "sales/marketing", "scientist", "self-employed", "technician/engineer",
+    "tradesman/craftsman", "unemployed", "writer",
+)
+
+
+class DataError(EdgeRankError):
+    """MovieLens could not be found or read; the message names the file and line, or what to do."""
+
+
+def read(path: Path) -> tuple[str, Columns, np.ndarray]:
+    """Detects the layout at ``path`` and reads it.
+
+    Returns:
+        ``(layout, ratings, catalogue titles)``: the layout's name in
+        ``LAYOUTS``, the rating columns in file order, every movie's title.
+
+    Raises:
+        DataError: No layout's files are there, or a file is malformed.
+    """
+    layout, files = _find_layout(path)
+    reader = {"100k": _read_100k, "1m": _read_1m, "csv": _read_csv}[layout]
+    ratings, titles = reader(files)
+    return layout, ratings, titles
+
+
+def read_members(path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
+    """Reads ``names`` from one folder of a zip archive or directory (its root or one level down).
+
+    Raises:
+        DataError: The path is missing, is not a zip archive or folder, or no folder holds every name.
+    """
+    if not path.exists():
+        raise DataError(f"MovieLens data not found at {path}")
+    if path.is_dir():
+        for folder in (path, *sorted(p for p in path.iterdir() if p.is_dir())):
+            if all((folder / name).is_file() for name in names):
+                return {name: (folder / name).read_bytes() for name in names}
+        raise DataError(f"{path} lacks {', '.join(names)}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            folders: dict[str, dict[str, str]] = {}
+            for member in archive.namelist():
+                parent = Path(member).parent
+                if len(parent.parts) <= 1:
+                    folders.setdefault(str(parent), {})[Path(member).name] = member
+            for members in folders.values():
+                if all(name in members for name in names):
+                    return {name: archive.read(members[name]) for name in names}
+            raise DataError(f"{path} lacks {', '.join(names)}")
+    except zipfile.BadZipFile as error:
+        raise DataError(f"{path} is neither a folder nor a zip archive: {error}") from error
+
+
+def _find_layout(path: Path) -> tuple[str, dict[str, bytes]]:
+    for layout, names in LAYOUTS.items():
+        try:
+            return layout, read_members(path, names)
+        except DataError as error:
+            if "lacks" not in str(error):
+                raise
+    expected = " or ".join(", ".join(files) for files in LAYOUTS.values())
+    raise DataError(f"{path} is not MovieLens: it lacks {expected}")
+
+
+def parse_lines(data: bytes, name: str, separator: str, min_fields: int, encoding: str = "iso-8859-1",
+                ) -> list[list[str]]:
+    """Splits ``data`` into lines of at least ``min_fields`` fields; blank lines are skipped."""
+    rows = []
+    for line_number, line in enumerate(data.decode(encoding).splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.strip().split(separator)
+        if len(fields) < min_fields:
+            raise DataError(f"{name} line {line_number}: expected {min_fields} fields, got {line!r}")
+        rows.append(fields)
+    return rows
+
+
+def _number_column(values: np.ndarray, dtype: type, name: str, first_line: int) -> np.ndarray:
+    try:
+        return values.astype(dtype)
+    except ValueError:
+        for row, value in enumerate(values.tolist()):
+            try:
+                dtype(value)
+            except ValueError as error:
+                raise DataError(f"{name} line {first_line + row}: {error}") from error
+        raise
+
+
+def _table(ratings: np.ndarray, title_of: dict[str, str], user_of: dict[str, tuple], name: str,
+           first_line: int = 1) -> Columns:
+    """Rating columns from ``ratings`` rows ``[user, movie, rating, timestamp]`` (strings) and the lookups.
+
+    ``first_line`` is the file line of the first rating (errors name lines).
+    """
+    if not len(ratings):
+        raise DataError(f"{name} holds no ratings")
+    users, movies = ratings[:, 0], ratings[:, 1]
+    for row, (user, movie) in enumerate(zip(users.tolist(), movies.tolist())):
+        if movie not in title_of or (user_of and user not in user_of):
+            raise DataError(f"{name} line {first_line + row}: unknown user {user!r} or movie {movie!r}")
+    values = {"user_rating": _number_column(ratings[:, 2], float, name, first_line).astype(np.float32),
+              "timestamp": _number_column(ratings[:, 3], int, name, first_line).astype(np.int64)}
+    if user_of:
+        ages, genders, occupations, zips = zip(*[user_of[u] for u in users.tolist()])
+    else:  # no user file: no profile
+        ages, genders, occupations, zips = np.zeros(len(users)), np.zeros(len(users)), [""] * len(users), [""] * len(users)
+    return {
+        "user_id": users.astype(np.str_), "movie_id": movies.astype(np.str_),
+        "movie_title": np.array([title_of[m] for m in movies.tolist()], dtype=np.str_), **values,
+        "raw_user_age": np.array(ages, np.float32), "user_gender": np.array(genders, np.bool_),
+        "user_occupation_text": np.array(occupations, np.str_), "user_zip_code": np.array(zips, np.str_),
+    }
+
+
+def _users(rows: list[list[str]], name: str, fields: tuple[int, int, int, int],
+           occupations: tuple[str, ...] | None = None) -> dict[str, tuple]:
+    age, gender, occupation, zip_code = fields
+    users = {}
+    for line_number, row in enumerate(rows, 1):
+        try:
+            job = occupations[int(row[occupation])] if occupations else row[occupation]
+            users[row[0]] = (float(row[age]), row[gender] == "M", job, row[zip_code])
+        except (ValueError, IndexError) as error:
+            raise DataError(f"{name} line {line_number}: {error}") from error
+    return users
+
+
+def _read_100k(files: dict[str, bytes]) -> tuple[Columns, np.ndarray]:
+    movies = parse_lines(files["u.item"], "u.item", "|", min_fields=5)
+    users = _users(parse_lines(files["u.user"], "u.user", "|", min_fields=5), "u.user", (1, 2, 3, 4))
+    ratings = parse_lines(files["u.data"], "u.data", "\t", min_fields=4)
+    title_of = {row[0]: row[1] for row in movies}
+    table = _table(np.array([row[:4] for row in ratings], dtype=object).reshape(-1, 4), title_of, users, "u.data")
+    return table, np.array([row[1] for row in movies], dtype=np.str_)
+
+
+def _read_1m(files: dict[str, bytes]) -> tuple[Columns, np.ndarray]:
+    movies = parse_lines(files["movies.dat"], "movies.dat", "::", min_fields=3)
+    users = _users(parse_lines(files["users.dat"], "users.dat", "::", min_fields=5), "users.dat", (2, 1, 3, 4),
+                   OCCUPATIONS_1M)
+    ratings = parse_lines(files["ratings.dat"], "ratings.dat", "::", min_fields=4)
+    title_of = {row[0]: row[1] for row in movies}
+    table = _table(np.array([row[:4] for row in ratings], dtype=object).reshape(-1, 4), title_of, users,
+                   "ratings.dat")
+    return table, np.array([row[1] for row in movies], dtype=np.str_)
+
+
+def _read_csv(files: dict[str, bytes]) -> tuple[Columns, np.ndarray]:
+    movies = list(csv.reader(io.StringIO(files["movies.csv"].decode("utf-8"))))[1:]
+    if any(len(row) < 2 for row in movies):
+        raise DataError("movies.csv: a row has fewer than 2 fields (movieId,title)")
+    text = files["ratings.csv"].decode("utf-8")
+    try:  # userId,movieId,rating,timestamp: no quoting, so NumPy's C reader takes the millions of rows
+        ratings = np.loadtxt(io.StringIO(text), delimiter=",", skiprows=1, dtype=str, usecols=(0, 1, 2, 3), ndmin=2)
+    except ValueError as error:
+        raise DataError(f"ratings.csv: {error}") from error
+    title_of = {row[0]: row[1] for row in movies}
+    return _table(ratings, title_of, {}, "ratings.csv", first_line=2), np.array([row[1] for row in movies], dtype=np.str_)
