@@ -1,7 +1,7 @@
 """Server-side training of the MovieLens retrieval and ranking models (TFRS).
 
 Importing this package is cheap: TensorFlow is imported by the modules that
-need it (``data``, ``ranking``, ``retrieval``, ``pipeline``), never here, so
+need it (``data``, ``ranking``, ``autorec``, ``retrieval``, ``pipeline``), never here, so
 the CLI can read ``trainer.config`` on a device without TensorFlow.
 """
 

@@ -75,22 +75,21 @@ class AutoRecModel(tfrs.models.Model):
     def tables(self, ratings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The serving tables: title rows ``[code, 1]`` and user rows ``[W[:, u], c_u]``.
 
+        Row 0 of each is for ids outside the vocabulary: a title nobody
+        rated (the code of an all-zero input) and the mean user.
+
         Args:
             ratings: [titles, users] training ratings, the encoder's input.
 
         Returns:
-            ``(title_rows [titles, hidden + 1], user_rows [users, hidden + 1])``,
+            ``(title_rows [titles + 1, hidden + 1], user_rows [users + 1, hidden + 1])``,
             float32; a pair's rating is the dot product of its two rows.
         """
-        codes = tf.cast(self.encoder(tf.constant(ratings)), tf.float32).numpy()
-        kernel, bias = self.decoder.kernel.numpy(), self.decoder.bias.numpy()
+        inputs = np.vstack([np.zeros((1, ratings.shape[1]), np.float32), ratings])
+        codes = tf.cast(self.encoder(tf.constant(inputs)), tf.float32).numpy()
         title_rows = np.hstack([codes, np.ones((len(codes), 1), np.float32)])
-        user_rows = np.hstack([kernel.T, bias[:, None]]).astype(np.float32)
-        return title_rows, user_rows
-
-    def unrated_title_row(self, num_users: int) -> np.ndarray:
-        """The row of a title nobody rated (all-zero input): the code of no ratings."""
-        return self.tables(np.zeros((1, num_users), np.float32))[0][0]
+        user_rows = np.hstack([self.decoder.kernel.numpy().T, self.decoder.bias.numpy()[:, None]])
+        return title_rows, np.vstack([user_rows.mean(axis=0), user_rows]).astype(np.float32)
 
 
 class AutoRecRanker(tf.keras.Model):
@@ -98,7 +97,7 @@ class AutoRecRanker(tf.keras.Model):
 
     Args:
         user_ids, movie_titles: Vocabularies (inside the model, as the tutorial's ranker).
-        title_rows, user_rows: ``AutoRecModel.tables``, with the out-of-vocabulary
+        title_rows, user_rows: ``AutoRecModel.tables``, the out-of-vocabulary
             row first: an unknown title gets the code of an unrated title, an
             unknown user the mean user row.
         rating_range: Predictions are clipped to the data's rating scale.
@@ -215,8 +214,6 @@ def train_autorec(
     inputs = rating_matrix(train, user_ids, movie_titles)
     model, _ = _fit(inputs, config, seed, epochs, verbose, strategy)
     title_rows, user_rows = model.tables(inputs)
-    title_rows = np.vstack([model.unrated_title_row(len(user_ids)), title_rows])
-    user_rows = np.vstack([user_rows.mean(axis=0), user_rows])
     scale = (float(train["user_rating"].min()), float(train["user_rating"].max()))
     with float32_policy():
         ranker = AutoRecRanker(user_ids, movie_titles, title_rows, user_rows, scale)

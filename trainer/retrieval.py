@@ -130,6 +130,15 @@ class RetrievalModel(tfrs.Model):
         return self.task(users, movies)
 
 
+#: What early stopping watches: top-100 of every title, the tutorial's measure.
+VALIDATION_METRIC = "factorized_top_k/top_100_categorical_accuracy"
+
+
+def _batches(columns: data.Columns, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
+    pairs = tf.data.Dataset.from_tensor_slices({name: columns[name] for name in ("user_id", "movie_title")})
+    return input_pipeline(pairs, batch_size, shuffle_seed)
+
+
 def _fit(train: data.Columns, validation: data.Columns | None, user_ids: np.ndarray, movie_titles: np.ndarray,
          config: RetrievalConfig, seed: int, epochs: int, verbose: int,
          strategy: tf.distribute.Strategy | None) -> tuple[RetrievalModel, tf.keras.callbacks.History]:
@@ -150,22 +159,14 @@ def _fit(train: data.Columns, validation: data.Columns | None, user_ids: np.ndar
         if not config.metrics_during_training:
             model.evaluation_task = model.make_task(with_metrics=True)
 
-    def pipeline(columns: data.Columns, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
-        pairs = tf.data.Dataset.from_tensor_slices({name: columns[name] for name in ("user_id", "movie_title")})
-        return input_pipeline(pairs, batch_size, shuffle_seed)
-
     callbacks, validation_data = [], None
     if validation is not None:
-        validation_data = pipeline(validation, config.eval_batch_size)
+        validation_data = _batches(validation, config.eval_batch_size)
         callbacks.append(tf.keras.callbacks.EarlyStopping(
             monitor=f"val_{VALIDATION_METRIC}", mode="max", patience=config.patience, restore_best_weights=True))
-    history = model.fit(pipeline(train, config.batch_size, seed), epochs=epochs, verbose=verbose,
+    history = model.fit(_batches(train, config.batch_size, seed), epochs=epochs, verbose=verbose,
                         validation_data=validation_data, callbacks=callbacks)
     return model, history
-
-
-#: What early stopping watches: top-100 of every title, the tutorial's measure.
-VALIDATION_METRIC = "factorized_top_k/top_100_categorical_accuracy"
 
 
 def train_retrieval(
@@ -208,12 +209,7 @@ def train_retrieval(
         epochs = int(np.argmax(scores)) + 1
         chosen = {"epochs": epochs, "validation_top_100": float(scores[epochs - 1])}
     model, _ = _fit(train, None, user_ids, movie_titles, config, seed, epochs, verbose, strategy)
-    if model.evaluation_task is None:
-        with (strategy or tf.distribute.get_strategy()).scope():
-            model.evaluation_task = model.make_task(with_metrics=True)
-    batches = input_pipeline(tf.data.Dataset.from_tensor_slices(
-        {name: test[name] for name in ("user_id", "movie_title")}), config.eval_batch_size)
-    result = model.evaluate(batches, return_dict=True, verbose=0)
+    result = model.evaluate(_batches(test, config.eval_batch_size), return_dict=True, verbose=0)
     return model, {
         **{f"top_{k}": float(result[f"factorized_top_k/top_{k}_categorical_accuracy"]) for k in TOP_KS}, **chosen,
     }
