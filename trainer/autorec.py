@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from trainer import data, metrics
+from trainer import baselines, data, metrics
 from trainer.config import ConfigError, RankingConfig
 from trainer.ranking import MeanSquaredError
 from trainer.towers import float32_policy
@@ -141,11 +141,9 @@ class AutoRecRanker(tf.keras.Model):
 
 def rating_matrix(ratings: data.Columns, user_ids: np.ndarray, movie_titles: np.ndarray) -> np.ndarray:
     """[titles, users] float32 matrix of ``ratings`` (0 where unrated); ids outside the vocabularies are ignored."""
-    rows = np.searchsorted(movie_titles, ratings["movie_title"]).clip(0, len(movie_titles) - 1)
-    columns = np.searchsorted(user_ids, ratings["user_id"]).clip(0, len(user_ids) - 1)
-    known = (movie_titles[rows] == ratings["movie_title"]) & (user_ids[columns] == ratings["user_id"])
+    users, titles, values = baselines.Index(user_ids, movie_titles).cells(ratings)
     matrix = np.zeros((len(movie_titles), len(user_ids)), np.float32)
-    matrix[rows[known], columns[known]] = ratings["user_rating"][known]
+    matrix[titles, users] = values
     return matrix
 
 

@@ -43,16 +43,16 @@ class Index:
         """Column of each title; -1 for an unknown one."""
         return _positions(self.titles, titles)
 
+    def cells(self, ratings: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, columns, float64 ratings)`` of the ratings whose user and title are both known."""
+        rows, columns = self.rows(ratings["user_id"]), self.columns(ratings["movie_title"])
+        known = (rows >= 0) & (columns >= 0)
+        return rows[known], columns[known], ratings["user_rating"][known].astype(np.float64)
+
 
 def _positions(vocabulary: np.ndarray, values: np.ndarray) -> np.ndarray:
     found = np.searchsorted(vocabulary, values).clip(0, len(vocabulary) - 1)
     return np.where(vocabulary[found] == values, found, -1)
-
-
-def _pairs(index: Index, ratings: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows, columns = index.rows(ratings["user_id"]), index.columns(ratings["movie_title"])
-    known = (rows >= 0) & (columns >= 0)
-    return rows[known], columns[known], ratings["user_rating"][known].astype(np.float64)
 
 
 class GlobalMean:
@@ -81,7 +81,7 @@ class Biases:
         self.mean, self.user_bias, self.item_bias = 0.0, np.zeros(len(index.users)), np.zeros(len(index.titles))
 
     def fit(self, train: Columns) -> Biases:
-        rows, columns, ratings = _pairs(self.index, train)
+        rows, columns, ratings = self.index.cells(train)
         users, titles = len(self.index.users), len(self.index.titles)
         self.mean = float(ratings.mean())
         user_count, item_count = np.bincount(rows, minlength=users), np.bincount(columns, minlength=titles)
@@ -110,7 +110,7 @@ class BiasedMF(Biases):
 
     def fit(self, train: Columns) -> BiasedMF:
         super().fit(train)
-        rows, columns, ratings = _pairs(self.index, train)
+        rows, columns, ratings = self.index.cells(train)
         rng = np.random.default_rng(self.seed)
         users = rng.normal(0, 0.1, (len(self.index.users), self.factors))
         items = rng.normal(0, 0.1, (len(self.index.titles), self.factors))
@@ -156,7 +156,7 @@ class ImplicitALS:
         self.iterations, self.seed = iterations, seed
 
     def fit(self, train: Columns) -> ImplicitALS:
-        rows, columns, _ = _pairs(self.index, train)
+        rows, columns, _ = self.index.cells(train)
         pairs = np.unique(rows * len(self.index.titles) + columns)
         rows, columns = pairs // len(self.index.titles), pairs % len(self.index.titles)
         rng = np.random.default_rng(self.seed)

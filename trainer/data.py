@@ -140,11 +140,10 @@ def load_canonical_folds(path: str | os.PathLike[str]) -> list[tuple[Columns, Co
         DataError: The archive lacks the fold files or a line is malformed.
     """
     names = ("u.item",) + tuple(f"{fold}.{part}" for fold in CANONICAL_FOLDS for part in ("base", "test"))
-    try:
-        files = formats.read_members(Path(path), names)
-    except DataError as error:
-        raise DataError(f"{error}; the u1–u5 folds ship with MovieLens 100K only (evaluate with --no-folds)") \
-            from error
+    files = formats.find_members(Path(path), names)
+    if files is None:
+        raise DataError(f"{path} lacks {', '.join(names)}; the u1–u5 folds ship with MovieLens 100K only "
+                        "(evaluate with --no-folds)")
     title_of = {row[0]: row[1] for row in formats.parse_lines(files["u.item"], "u.item", "|", min_fields=5)}
 
     def columns(name: str) -> Columns:

@@ -66,11 +66,14 @@ def read(path: Path) -> tuple[str, Columns, np.ndarray]:
     return layout, ratings, titles
 
 
-def read_members(path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
+def find_members(path: Path, names: tuple[str, ...]) -> dict[str, bytes] | None:
     """Reads ``names`` from one folder of a zip archive or directory (its root or one level down).
 
+    Returns:
+        The files' bytes by name, or ``None`` when no folder holds every name.
+
     Raises:
-        DataError: The path is missing, is not a zip archive or folder, or no folder holds every name.
+        DataError: The path is missing, or is neither a zip archive nor a folder.
     """
     if not path.exists():
         raise DataError(f"MovieLens data not found at {path}")
@@ -78,7 +81,7 @@ def read_members(path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
         for folder in (path, *sorted(p for p in path.iterdir() if p.is_dir())):
             if all((folder / name).is_file() for name in names):
                 return {name: (folder / name).read_bytes() for name in names}
-        raise DataError(f"{path} lacks {', '.join(names)}")
+        return None
     try:
         with zipfile.ZipFile(path) as archive:
             folders: dict[str, dict[str, str]] = {}
@@ -89,18 +92,16 @@ def read_members(path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
             for members in folders.values():
                 if all(name in members for name in names):
                     return {name: archive.read(members[name]) for name in names}
-            raise DataError(f"{path} lacks {', '.join(names)}")
+            return None
     except zipfile.BadZipFile as error:
         raise DataError(f"{path} is neither a folder nor a zip archive: {error}") from error
 
 
 def _find_layout(path: Path) -> tuple[str, dict[str, bytes]]:
     for layout, names in LAYOUTS.items():
-        try:
-            return layout, read_members(path, names)
-        except DataError as error:
-            if "lacks" not in str(error):
-                raise
+        files = find_members(path, names)
+        if files is not None:
+            return layout, files
     expected = " or ".join(", ".join(files) for files in LAYOUTS.values())
     raise DataError(f"{path} is not MovieLens: it lacks {expected}")
 
@@ -170,24 +171,36 @@ def _users(rows: list[list[str]], name: str, fields: tuple[int, int, int, int],
     return users
 
 
-def _read_100k(files: dict[str, bytes]) -> tuple[Columns, np.ndarray]:
-    movies = parse_lines(files["u.item"], "u.item", "|", min_fields=5)
-    users = _users(parse_lines(files["u.user"], "u.user", "|", min_fields=5), "u.user", (1, 2, 3, 4))
-    ratings = parse_lines(files["u.data"], "u.data", "\t", min_fields=4)
+def _read_separated(files: dict[str, bytes], names: tuple[str, str, str], separators: tuple[str, str],
+                    movie_fields: int, user_fields: tuple[int, int, int, int],
+                    occupations: tuple[str, ...] | None = None) -> tuple[Columns, np.ndarray]:
+    """100K and 1M: ratings, movies and users files of separated fields, ISO-8859-1.
+
+    Args:
+        names: The ratings, movies and users files.
+        separators: The ratings file's, and the movies and users files'.
+        movie_fields: Fields a movies line has at least (id and title first).
+        user_fields: Where age, gender, occupation and zip code are on a users line.
+        occupations: Names of occupation codes, if the file has codes.
+    """
+    ratings_file, movies_file, users_file = names
+    movies = parse_lines(files[movies_file], movies_file, separators[1], min_fields=movie_fields)
+    users = _users(parse_lines(files[users_file], users_file, separators[1], min_fields=5), users_file,
+                   user_fields, occupations)
+    ratings = parse_lines(files[ratings_file], ratings_file, separators[0], min_fields=4)
     title_of = {row[0]: row[1] for row in movies}
-    table = _table(np.array([row[:4] for row in ratings], dtype=object).reshape(-1, 4), title_of, users, "u.data")
+    table = _table(np.array([row[:4] for row in ratings], dtype=object).reshape(-1, 4), title_of, users,
+                   ratings_file)
     return table, np.array([row[1] for row in movies], dtype=np.str_)
+
+
+def _read_100k(files: dict[str, bytes]) -> tuple[Columns, np.ndarray]:
+    return _read_separated(files, LAYOUTS["100k"], ("\t", "|"), movie_fields=5, user_fields=(1, 2, 3, 4))
 
 
 def _read_1m(files: dict[str, bytes]) -> tuple[Columns, np.ndarray]:
-    movies = parse_lines(files["movies.dat"], "movies.dat", "::", min_fields=3)
-    users = _users(parse_lines(files["users.dat"], "users.dat", "::", min_fields=5), "users.dat", (2, 1, 3, 4),
-                   OCCUPATIONS_1M)
-    ratings = parse_lines(files["ratings.dat"], "ratings.dat", "::", min_fields=4)
-    title_of = {row[0]: row[1] for row in movies}
-    table = _table(np.array([row[:4] for row in ratings], dtype=object).reshape(-1, 4), title_of, users,
-                   "ratings.dat")
-    return table, np.array([row[1] for row in movies], dtype=np.str_)
+    return _read_separated(files, LAYOUTS["1m"], ("::", "::"), movie_fields=3, user_fields=(2, 1, 3, 4),
+                           occupations=OCCUPATIONS_1M)
 
 
 def _read_csv(files: dict[str, bytes]) -> tuple[Columns, np.ndarray]:
