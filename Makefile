@@ -42,8 +42,8 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed $(LITERT_VENV)/.installed $(TFLITE_VENV)/.installed
 	@test -n "$(TEST_DATA)" || { echo "make test needs MovieLens 100K: make test DATA=path/to/ml-100k.zip" >&2; exit 2; }
 	EDGERANK_DATA=$(abspath $(TEST_DATA)) $(VENV)/bin/python -m pytest tests/unit tests/integration
-	EDGERANK_EXPECT_BACKEND=ai_edge_litert $(LITERT_VENV)/bin/python -m pytest tests/edge
-	EDGERANK_EXPECT_BACKEND=tflite_runtime $(TFLITE_VENV)/bin/python -m pytest tests/edge
+	EDGERANK_EXPECT_BACKEND=ai_edge_litert $(LITERT_VENV)/bin/python -m pytest tests/edge tests/edge_cli
+	EDGERANK_EXPECT_BACKEND=tflite_runtime $(TFLITE_VENV)/bin/python -m pytest tests/edge tests/edge_cli
 
 clean:
 	rm -rf $(VENV) $(LITERT_VENV) $(TFLITE_VENV) build

@@ -27,7 +27,7 @@ import numpy as np
 from benchmarks.config import EdgeBenchConfig
 from benchmarks.measure import machine, pick_request, summarize, time_calls, timer_overhead_us
 from edge_runtime import EdgeRanker, atomic
-from edge_runtime.ranker import SIGNATURE, TITLE_INPUT, USER_INPUT
+from edge_runtime.contract import SIGNATURE, TITLE_INPUT, USER_INPUT
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +35,13 @@ log = logging.getLogger(__name__)
 ROUNDS = 10
 
 # A scoring process as a device runs it: import, load, first score; then its peak RSS.
-# On Linux getrusage's ru_maxrss carries the parent's peak across fork+exec, so the
-# peak is read from /proc/self/status (VmHWM), which belongs to this process image.
 _COLD_START = """
 import sys, json
 from edge_runtime import EdgeRanker
 ranker = EdgeRanker(sys.argv[1], backend=sys.argv[2] or None)
 ranker.score(sys.argv[3], json.loads(sys.argv[4]))
-try:
-    peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-except OSError:
-    import resource
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
-print(json.dumps({"peak_rss_mb": peak_kb / 1024, "tensorflow_imported": "tensorflow" in sys.modules}))
+from benchmarks.measure import peak_rss_mb
+print(json.dumps({"peak_rss_mb": peak_rss_mb(), "tensorflow_imported": "tensorflow" in sys.modules}))
 """
 
 

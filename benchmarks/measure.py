@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,14 +59,32 @@ def pick_request(data: str | Path, candidates: int, seed: int) -> tuple[str, lis
         candidates: How many titles.
         seed: Picks the titles.
     """
-    with np.load(data, allow_pickle=False) as columns:
-        users, titles = columns["user_id"].astype(np.str_), columns["movie_title"].astype(np.str_)
+    from trainer.splits import read_split  # here, so a cold-start child that reads its peak memory skips it
+
+    columns = read_split(data, ("user_id", "movie_title"), "benchmark data")
+    users, titles = columns["user_id"], columns["movie_title"]
     values, counts = np.unique(users, return_counts=True)
     pool = np.unique(titles)
     if candidates > len(pool):
         raise BenchError(f"{data} holds {len(pool)} distinct titles, fewer than {candidates} candidates")
     chosen = np.random.default_rng(seed).choice(pool, size=candidates, replace=False)
     return str(values[np.argmax(counts)]), chosen.tolist()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    On Linux it is VmHWM from /proc/self/status, which belongs to this process
+    image (getrusage's ru_maxrss carries the parent's peak across fork and
+    exec); elsewhere getrusage.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def machine() -> dict[str, object]:

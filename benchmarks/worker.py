@@ -27,14 +27,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from benchmarks.measure import summarize, time_calls
-from edge_runtime.ranker import score_pairs
-from trainer import metrics
+from benchmarks.measure import peak_rss_mb, summarize, time_calls
+from edge_runtime.contract import TITLE_INPUT, USER_INPUT
+from trainer import metrics, scoring
+from trainer.splits import read_split
 
 Scorer = Callable[[str, Sequence[str]], np.ndarray]
 
 
-def savedmodel_scorer(path: str, kind: str, threads: int) -> Scorer:
+def savedmodel_contender(path: str, kind: str, threads: int) -> Scorer:
     """Scores one user against titles through the SavedModel, as a server would."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
@@ -43,11 +44,10 @@ def savedmodel_scorer(path: str, kind: str, threads: int) -> Scorer:
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     loaded = tf.saved_model.load(path)
     if kind == "savedmodel_signature":
-        signature = loaded.signatures["serving_default"]
-        return lambda user, titles: signature(
-            user_id=tf.constant([user] * len(titles)), movie_title=tf.constant(list(titles)))["rating"].numpy()
+        signature = scoring.saved_model_scorer(loaded)
+        return lambda user, titles: signature([user] * len(titles), list(titles))
     return lambda user, titles: loaded(
-        {"user_id": tf.constant([user] * len(titles)), "movie_title": tf.constant(list(titles))}).numpy().reshape(-1)
+        {USER_INPUT: tf.constant([user] * len(titles)), TITLE_INPUT: tf.constant(list(titles))}).numpy().reshape(-1)
 
 
 def tflite_scorer(path: str, backend: str, threads: int) -> tuple[Scorer, str]:
@@ -60,20 +60,8 @@ def tflite_scorer(path: str, backend: str, threads: int) -> tuple[Scorer, str]:
 
 def test_rmse(score: Scorer, data: str) -> float:
     """RMSE of the contender's predictions over the whole test split, one call per user."""
-    with np.load(data, allow_pickle=False) as split:
-        users, titles, ratings = split["user_id"].astype(np.str_), split["movie_title"].astype(np.str_), split["user_rating"]
-    return metrics.rmse(score_pairs(score, users, titles), ratings)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM on Linux, else getrusage)."""
-    try:
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
-    except OSError:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    split = read_split(data)
+    return metrics.rmse(scoring.score_pairs(score, split["user_id"], split["movie_title"]), split["user_rating"])
 
 
 def run(spec: dict) -> dict:
@@ -81,7 +69,7 @@ def run(spec: dict) -> dict:
     if spec["kind"] == "tflite":
         score, runtime = tflite_scorer(spec["model"], spec.get("backend", ""), spec["threads"])
     else:
-        score = savedmodel_scorer(spec["model"], spec["kind"], spec["threads"])
+        score = savedmodel_contender(spec["model"], spec["kind"], spec["threads"])
         import tensorflow as tf
 
         runtime = f"tensorflow {tf.__version__}"

@@ -1,6 +1,7 @@
 """Model bundles: the self-describing folder an app ships.
 
-A bundle holds three files (the manifest's schema is in ``edge_runtime.manifest``)::
+A bundle holds three files (named in ``edge_runtime.contract``; the manifest's
+schema is in ``edge_runtime.manifest``)::
 
     ranker.tflite    the model: raw strings in, ratings out
     manifest.json    what the model is, what it was checked against, its SHA-256
@@ -15,17 +16,15 @@ previous bundle or the new one, never a mix. Standard library only.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from edge_runtime import atomic, manifest
-from edge_runtime.manifest import MANIFEST_NAME, load_model, read_titles
-
-MODEL_NAME = "ranker.tflite"
-TITLES_NAME = "titles.txt"
+from edge_runtime.contract import (MANIFEST_FILE, MODEL_FILE, RATING_OUTPUT, SIGNATURE, TITLE_INPUT, TITLE_KNOWN_OUTPUT,
+                                   TITLES_FILE, USER_INPUT, USER_KNOWN_OUTPUT, utc_timestamp)
+from edge_runtime.manifest import load_model, read_titles
 #: Manifest fields ``write_description`` computes itself (a copy recomputes them).
 COMPUTED_FIELDS = ("schema_version", "model", "sha256", "size_bytes", "titles", "created")
 #: Subfolder of an Android ``assets`` folder that ``--android`` writes the bundle to.
@@ -34,7 +33,7 @@ ANDROID_ASSET_DIR = "edgerank"
 
 def write_model(folder: str | os.PathLike[str], model: bytes) -> Path:
     """Writes the model into a bundle folder being built; returns its path."""
-    path = Path(folder) / MODEL_NAME
+    path = Path(folder) / MODEL_FILE
     path.write_bytes(model)
     return path
 
@@ -53,15 +52,15 @@ def write_description(folder: str | os.PathLike[str], model: bytes, description:
     folder = Path(folder)
     fields = {
         "schema_version": manifest.SCHEMA_VERSION,
-        "model": MODEL_NAME,
+        "model": MODEL_FILE,
         "sha256": manifest.sha256_hex(model),
         "size_bytes": len(model),
         **description,
-        "titles": {"file": TITLES_NAME, "count": len(titles)},
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "titles": {"file": TITLES_FILE, "count": len(titles)},
+        "created": utc_timestamp(),
     }
-    (folder / TITLES_NAME).write_text("".join(f"{title}\n" for title in titles), encoding="utf-8")
-    (folder / MANIFEST_NAME).write_text(json.dumps(fields, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / TITLES_FILE).write_text("".join(f"{title}\n" for title in titles), encoding="utf-8")
+    (folder / MANIFEST_FILE).write_text(json.dumps(fields, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     for path in folder.iterdir():
         with open(path, "rb") as handle:
             os.fsync(handle.fileno())
@@ -113,7 +112,7 @@ import java.io.FileInputStream
 import java.nio.channels.FileChannel
 
 fun loadRanker(context: Context): Interpreter {{
-    val fd = context.assets.openFd("{asset_dir}/{MODEL_NAME}")
+    val fd = context.assets.openFd("{asset_dir}/{MODEL_FILE}")
     val model = FileInputStream(fd.fileDescriptor).channel
         .map(FileChannel.MapMode.READ_ONLY, fd.startOffset, fd.declaredLength)
     return Interpreter(model, Interpreter.Options().setNumThreads(1))
@@ -121,21 +120,21 @@ fun loadRanker(context: Context): Interpreter {{
 
 // The manifest's SHA-256 guards the model: check it after install or update, before loading.
 fun verifyRanker(context: Context): Boolean {{
-    val manifest = org.json.JSONObject(context.assets.open("{asset_dir}/{MANIFEST_NAME}").bufferedReader().readText())
+    val manifest = org.json.JSONObject(context.assets.open("{asset_dir}/{MANIFEST_FILE}").bufferedReader().readText())
     val digest = java.security.MessageDigest.getInstance("SHA-256")
-        .digest(context.assets.open("{asset_dir}/{MODEL_NAME}").use {{ it.readBytes() }})
+        .digest(context.assets.open("{asset_dir}/{MODEL_FILE}").use {{ it.readBytes() }})
     return digest.joinToString("") {{ "%02x".format(it) }} == manifest.getString("sha256")
 }}
 
 // Scores one user against candidate titles: raw strings in, one rating per title out.
 fun score(ranker: Interpreter, userId: String, titles: Array<String>): FloatArray {{
     val rating = FloatArray(titles.size)
-    val inputs = mapOf<String, Any>("user_id" to arrayOf(userId), "movie_title" to titles)
+    val inputs = mapOf<String, Any>("{USER_INPUT}" to arrayOf(userId), "{TITLE_INPUT}" to titles)
     val outputs = mapOf<String, Any>(
-        "rating" to rating, "user_known" to BooleanArray(1), "title_known" to BooleanArray(titles.size))
-    ranker.runSignature(inputs, outputs, "score")
+        "{RATING_OUTPUT}" to rating, "{USER_KNOWN_OUTPUT}" to BooleanArray(1), "{TITLE_KNOWN_OUTPUT}" to BooleanArray(titles.size))
+    ranker.runSignature(inputs, outputs, "{SIGNATURE}")
     return rating
 }}
 
-// The catalogue: context.assets.open("{asset_dir}/{TITLES_NAME}").bufferedReader().readLines()
+// The catalogue: context.assets.open("{asset_dir}/{TITLES_FILE}").bufferedReader().readLines()
 '''

@@ -1,5 +1,11 @@
 """Convert the ranker's ``score`` signature to a validated TFLite bundle.
 
+Three named steps, in the manner of Optimum's ``export`` and
+``validate_model_outputs``, which ``convert_ranker`` runs in order:
+``convert`` (SavedModel -> TFLite bytes, runtime compatibility checked),
+``validate`` (the converted model against the SavedModel on the same pairs,
+then the quality gate) and ``describe`` (the manifest fields).
+
 The converted model keeps the string lookups, so it takes raw ``user_id`` and
 ``movie_title`` strings; only built-in TFLite ops are allowed (no Flex), so
 any TFLite interpreter runs it. It comes in four variants
@@ -17,7 +23,8 @@ any TFLite interpreter runs it. It comes in four variants
    accepts the model, else the built-in kernels).
 
 A refused variant leaves the previous bundle untouched. The bundle's layout is
-in ``converters.bundle``; its manifest in ``edge_runtime.manifest``.
+in ``converters.bundle``; its manifest in ``edge_runtime.manifest``;
+the names it keeps in ``edge_runtime.contract``.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -32,15 +40,14 @@ import tensorflow as tf
 from converters import bundle, compatibility, quantization
 from converters.config import ConvertConfig
 from edge_runtime import EdgeRanker, atomic
+from edge_runtime.contract import SIGNATURE
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.manifest import sha256_hex
-from edge_runtime.ranker import SIGNATURE as SCORE_SIGNATURE
-from edge_runtime.ranker import score_pairs
-from trainer import metrics, serving
+from trainer import metrics, scoring, serving
+from trainer.formats import Columns
+from trainer.splits import SplitFileError, read_split
 
 log = logging.getLogger(__name__)
-
-_BATCH = 4096
 
 
 class ConversionError(EdgeRankError):
@@ -52,6 +59,27 @@ OUT_OF_VOCABULARY = (
     "Unknown user ids and titles share one learned out-of-vocabulary embedding each and are still "
     "scored; the outputs user_known and title_known are false for them."
 )
+
+
+@dataclass(frozen=True)
+class Validation:
+    """How closely a converted model matches the SavedModel on the validation pairs.
+
+    Attributes:
+        pairs: (user, title) pairs scored by both models.
+        max_abs_diff: Largest absolute score difference over those pairs.
+        test_rmse: The converted model's RMSE on them.
+        saved_model_test_rmse: The SavedModel's RMSE on them.
+        backend: The edge interpreter that scored the converted model.
+        cpu_delegate: ``xnnpack`` or ``none`` (built-in kernels): what runs it.
+    """
+
+    pairs: int
+    max_abs_diff: float
+    test_rmse: float
+    saved_model_test_rmse: float
+    backend: str
+    cpu_delegate: str
 
 
 @dataclass(frozen=True)
@@ -87,40 +115,111 @@ class ConversionReport:
     backend: str
 
 
-def _pairs(path: str | Path, columns: tuple[str, ...], what: str) -> list[np.ndarray]:
-    """Reads equal-length 1-D columns from an ``.npz`` written by ``edgerank train``.
+def _read(path: str, columns: tuple[str, ...], what: str) -> Columns:
+    try:
+        return read_split(path, columns, what)
+    except SplitFileError as error:
+        raise ConversionError(str(error)) from error
+
+
+def convert(saved_model_dir: Path, config: ConvertConfig) -> tuple[bytes, compatibility.ModelOps]:
+    """Converts a ranker SavedModel's ``score`` signature to TFLite (the export step).
+
+    Args:
+        saved_model_dir: A resolved SavedModel folder (``serving.resolve``).
+        config: The variant, its calibration data (int8) and the target runtime.
+
+    Returns:
+        The ``.tflite`` bytes and the ops they use.
 
     Raises:
-        ConversionError: The file is missing, unreadable, lacks a column, or is empty.
+        ConversionError: Not an EdgeRank ranker, or unusable calibration data.
+        CompatibilityError: The model needs ops the target runtime lacks.
     """
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            values = [data[name] for name in columns]
-    except (OSError, ValueError, KeyError) as error:
+    representative = None
+    if config.quantize == "int8":
+        calibration = _read(config.calibration_data, ("user_id", "movie_title"), "calibration data")
+        representative = quantization.representative_requests(
+            calibration["user_id"], calibration["movie_title"], config.calibration_requests,
+            config.calibration_candidates, config.seed)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[SIGNATURE])
+    quantization.configure(converter, config.quantize, config.per_channel_dense, representative)
+    with quantization.string_capable_calibration():
+        model = converter.convert()
+    model_ops = compatibility.inspect(model)
+    compatibility.check(model_ops, config.target_runtime)
+    return model, model_ops
+
+
+def validate(ranker: EdgeRanker, pairs: Columns, reference: np.ndarray, config: ConvertConfig) -> Validation:
+    """Scores the validation pairs with the converted model and gates it against the SavedModel's scores.
+
+    Args:
+        ranker: The converted model, loaded in the edge client.
+        pairs: ``user_id``, ``movie_title`` and ``user_rating`` columns.
+        reference: The SavedModel's scores of the same pairs.
+        config: The variant and its tolerances: float32 must match within
+            ``tolerance`` on every pair; every variant must keep its RMSE within
+            ``rmse_tolerance`` of the SavedModel's.
+
+    Returns:
+        The comparison.
+
+    Raises:
+        ConversionError: The model fails the tolerance or the quality gate.
+    """
+    converted = scoring.score_pairs(ranker.score, pairs["user_id"], pairs["movie_title"])
+    validation = Validation(
+        pairs=len(reference), max_abs_diff=float(np.max(np.abs(converted - reference))),
+        test_rmse=metrics.rmse(converted, pairs["user_rating"]),
+        saved_model_test_rmse=metrics.rmse(reference, pairs["user_rating"]),
+        backend=f"{ranker.backend.name} {ranker.backend.version}", cpu_delegate=ranker.cpu_delegate)
+    log.info("%s vs SavedModel on %d test pairs: max |diff| %.2e, RMSE %.4f vs %.4f (%s, %s)",
+             config.quantize, validation.pairs, validation.max_abs_diff, validation.test_rmse,
+             validation.saved_model_test_rmse, validation.backend, validation.cpu_delegate)
+    if config.quantize == "none" and not validation.max_abs_diff <= config.tolerance:
+        raise ConversionError(f"converted model differs from the SavedModel by {validation.max_abs_diff:.3g} > "
+                              f"{config.tolerance:g} on the validation data")
+    if not validation.test_rmse - validation.saved_model_test_rmse <= config.rmse_tolerance:
         raise ConversionError(
-            f"{what} {path} is unusable ({error}); it must be an .npz with columns {', '.join(columns)}, "
-            "as `edgerank train` writes under data/"
-        ) from error
-    if len({v.shape for v in values}) != 1 or values[0].ndim != 1 or len(values[0]) == 0:
-        raise ConversionError(f"{what} {path}: columns {', '.join(columns)} must be equal, non-empty 1-D arrays")
-    return [v.astype(np.str_) if v.dtype.kind in "OSU" else v.astype(np.float32) for v in values]
+            f"quality gate: the {config.quantize} variant's test RMSE {validation.test_rmse:.4f} is worse than the "
+            f"SavedModel's {validation.saved_model_test_rmse:.4f} by more than {config.rmse_tolerance:g}")
+    return validation
 
 
-def saved_model_scores(saved_model: tf.types.experimental.GenericFunction, users: np.ndarray,
-                       titles: np.ndarray) -> np.ndarray:
-    """Scores (user, title) pairs with the SavedModel's ``serving_default`` signature."""
-    return np.concatenate(
-        [
-            saved_model(user_id=tf.constant(users[i : i + _BATCH]),
-                        movie_title=tf.constant(titles[i : i + _BATCH]))["rating"].numpy()
-            for i in range(0, len(users), _BATCH)
-        ]
-    )
+def describe(info: dict[str, Any], saved_model_dir: Path, config: ConvertConfig, model_ops: compatibility.ModelOps,
+             validation: Validation, signature: dict[str, Any]) -> dict[str, Any]:
+    """The manifest fields of a validated model (``edge_runtime.manifest``), less those the bundle computes.
+
+    Args:
+        info: The SavedModel's ``assets.extra/edgerank.json``.
+        saved_model_dir: The SavedModel it was converted from.
+        config: How it was converted.
+        model_ops: Its ops (``convert``).
+        validation: How it compares with the SavedModel (``validate``).
+        signature: The ``score`` signature as the interpreter sees it.
+    """
+    return {
+        "name": info["name"],
+        "version": f"{info['version']}+{quantization.VARIANTS[config.quantize]}",
+        "signature": signature,
+        "architecture": info["architecture"],
+        "out_of_vocabulary": OUT_OF_VOCABULARY,
+        "quantization": {"mode": config.quantize, "per_channel_dense": config.per_channel_dense},
+        "runtime": {"ops": model_ops.ops, "min_runtime_version": model_ops.min_runtime_version,
+                    "target_runtime": config.target_runtime, "cpu_delegate": validation.cpu_delegate},
+        "metrics": {"test_rmse": validation.test_rmse, "saved_model_test_rmse": validation.saved_model_test_rmse,
+                    "max_abs_diff": validation.max_abs_diff, "pairs": validation.pairs,
+                    "tolerance": config.tolerance if config.quantize == "none" else None,
+                    "rmse_tolerance": config.rmse_tolerance, "backend": validation.backend},
+        "training": {"saved_model": str(saved_model_dir), "model_version": info["version"],
+                     "data_fingerprint": info["data_fingerprint"], "trained": info["created"],
+                     "test_metrics": info["test_metrics"]},
+    }
 
 
 def convert_ranker(config: ConvertConfig) -> ConversionReport:
-    """Converts the ranker SavedModel's ``score`` signature into a validated bundle.
+    """Converts, validates and describes the ranker: a validated bundle at ``config.output``.
 
     Args:
         config: SavedModel, variant, output bundle, validation and calibration
@@ -141,72 +240,24 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
     if "architecture" not in info:
         raise ConversionError(f"{saved_model_dir} does not describe its architecture in {serving.EXTRA_DIR}/"
                               f"{serving.MODEL_INFO}: it was exported by an older EdgeRank; retrain it")
-    titles = (saved_model_dir / serving.EXTRA_DIR / serving.TITLES).read_text(encoding="utf-8").splitlines()
-    users, pair_titles, ratings = _pairs(config.validation_data, ("user_id", "movie_title", "user_rating"),
-                                         "validation data")
+    pairs = _read(config.validation_data, ("user_id", "movie_title", "user_rating"), "validation data")
     loaded = tf.saved_model.load(str(saved_model_dir))
-    if SCORE_SIGNATURE not in loaded.signatures:
-        raise ConversionError(f"{saved_model_dir} has no {SCORE_SIGNATURE!r} signature: it is not an EdgeRank ranker")
+    if SIGNATURE not in loaded.signatures:
+        raise ConversionError(f"{saved_model_dir} has no {SIGNATURE!r} signature: it is not an EdgeRank ranker")
 
-    representative = None
-    if config.quantize == "int8":
-        train_users, train_titles = _pairs(config.calibration_data, ("user_id", "movie_title"), "calibration data")
-        representative = quantization.representative_requests(
-            train_users, train_titles, config.calibration_requests, config.calibration_candidates, config.seed)
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[SCORE_SIGNATURE])
-    quantization.configure(converter, config.quantize, config.per_channel_dense, representative)
-    with quantization.string_capable_calibration():
-        model = converter.convert()
-    model_ops = compatibility.inspect(model)
-    compatibility.check(model_ops, config.target_runtime)
-
-    reference = saved_model_scores(loaded.signatures["serving_default"], users, pair_titles)
+    model, model_ops = convert(saved_model_dir, config)
+    reference = scoring.saved_model_scorer(loaded)(pairs["user_id"], pairs["movie_title"])
     output = Path(config.output or Path("artifacts", "edge", quantization.VARIANTS[config.quantize]))
     with atomic.directory(output) as folder:
         ranker = EdgeRanker(bundle.write_model(folder, model), verify=False)
-        converted = score_pairs(ranker.score, users, pair_titles)
-        report = ConversionReport(
-            bundle=str(output), quantization=config.quantize, size_bytes=len(model),
-            sha256=sha256_hex(model), ops=model_ops.ops, min_runtime_version=model_ops.min_runtime_version,
-            cpu_delegate=ranker.cpu_delegate, validated_pairs=len(users),
-            max_abs_diff=float(np.max(np.abs(converted - reference))),
-            test_rmse=metrics.rmse(converted, ratings), saved_model_test_rmse=metrics.rmse(reference, ratings),
-            backend=f"{ranker.backend.name} {ranker.backend.version}",
-        )
-        log.info("%s vs SavedModel on %d test pairs: max |diff| %.2e, RMSE %.4f vs %.4f (%s, %s)",
-                 config.quantize, len(users), report.max_abs_diff, report.test_rmse, report.saved_model_test_rmse,
-                 report.backend, report.cpu_delegate)
-        _quality_gate(config, report)
-        bundle.write_description(folder, model, {
-            "name": info["name"],
-            "version": f"{info['version']}+{quantization.VARIANTS[config.quantize]}",
-            "signature": ranker.signature(),
-            "architecture": info["architecture"],
-            "out_of_vocabulary": OUT_OF_VOCABULARY,
-            "quantization": {"mode": config.quantize, "per_channel_dense": config.per_channel_dense},
-            "runtime": {"ops": report.ops, "min_runtime_version": report.min_runtime_version,
-                        "target_runtime": config.target_runtime, "cpu_delegate": report.cpu_delegate},
-            "metrics": {"test_rmse": report.test_rmse, "saved_model_test_rmse": report.saved_model_test_rmse,
-                        "max_abs_diff": report.max_abs_diff, "pairs": report.validated_pairs,
-                        "tolerance": config.tolerance if config.quantize == "none" else None,
-                        "rmse_tolerance": config.rmse_tolerance, "backend": report.backend},
-            "training": {"saved_model": str(saved_model_dir), "model_version": info["version"],
-                         "data_fingerprint": info["data_fingerprint"], "trained": info["created"],
-                         "test_metrics": info["test_metrics"]},
-        }, titles)
-    return report
-
-
-def _quality_gate(config: ConvertConfig, report: ConversionReport) -> None:
-    """Refuses a variant that strays from the SavedModel (see the module docstring)."""
-    where = f"the previous bundle at {report.bundle} is kept"
-    if config.quantize == "none" and not report.max_abs_diff <= config.tolerance:
-        raise ConversionError(
-            f"converted model differs from the SavedModel by {report.max_abs_diff:.3g} > {config.tolerance:g} "
-            f"on the validation data; {where}"
-        )
-    if not report.test_rmse - report.saved_model_test_rmse <= config.rmse_tolerance:
-        raise ConversionError(
-            f"quality gate: the {config.quantize} variant's test RMSE {report.test_rmse:.4f} is worse than the "
-            f"SavedModel's {report.saved_model_test_rmse:.4f} by more than {config.rmse_tolerance:g}; {where}"
-        )
+        try:
+            validation = validate(ranker, pairs, reference, config)
+        except ConversionError as error:
+            raise ConversionError(f"{error}; the previous bundle at {output} is kept") from error
+        bundle.write_description(folder, model, describe(info, saved_model_dir, config, model_ops, validation,
+                                                         ranker.signature()), serving.read_titles(saved_model_dir))
+    return ConversionReport(
+        bundle=str(output), quantization=config.quantize, size_bytes=len(model), sha256=sha256_hex(model),
+        ops=model_ops.ops, min_runtime_version=model_ops.min_runtime_version, cpu_delegate=validation.cpu_delegate,
+        validated_pairs=validation.pairs, max_abs_diff=validation.max_abs_diff, test_rmse=validation.test_rmse,
+        saved_model_test_rmse=validation.saved_model_test_rmse, backend=validation.backend)

@@ -2,10 +2,11 @@
 
 Imports numpy and one TFLite interpreter (``ai_edge_litert``, else
 ``tflite_runtime``) and nothing heavier, so it runs on a phone-class CPU or a
-Raspberry Pi. It reads a model bundle: a ``.tflite`` file with a ``score``
-signature (one ``user_id`` and N ``movie_title`` strings in, N ratings and
-out-of-vocabulary flags out) and the ``manifest.json`` whose checksum guards
-it (``edge_runtime.manifest``, ``edge_runtime.ranker``).
+Raspberry Pi, and nothing else of this repository: it stands alone. It reads
+a model bundle: a ``.tflite`` file with a ``score`` signature (one ``user_id``
+and N ``movie_title`` strings in, N ratings and out-of-vocabulary flags out;
+the names are in ``edge_runtime.contract``) and the ``manifest.json`` whose
+checksum guards it (``edge_runtime.manifest``, ``edge_runtime.ranker``).
 """
 
 from edge_runtime.errors import EdgeRankError

@@ -20,7 +20,6 @@ Standard library only.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_runtime import atomic
+from edge_runtime.contract import utc_timestamp
 from edge_runtime.errors import EdgeRankError
 
 SCHEMA_VERSION = 1
@@ -62,7 +62,7 @@ def write_handoff(path: str | os.PathLike[str], handoff: Handoff) -> Path:
         "candidates": [{"movie_title": title, "retrieval_score": score}
                        for title, score in zip(handoff.titles, handoff.retrieval_scores)],
         "retrieval": handoff.retrieval,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_timestamp(),
     }, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 

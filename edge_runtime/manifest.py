@@ -1,7 +1,7 @@
 """``manifest.json``: what a converted model is, and the checksum that guards it.
 
 A model bundle is a folder holding the ``.tflite`` file, ``manifest.json``
-and ``titles.txt`` (written by ``converters.bundle``). The runtime reads the
+and ``titles.txt`` (``edge_runtime.contract``; written by ``converters.bundle``). The runtime reads the
 model's bytes, checks their SHA-256 against the manifest, and only then hands
 them to the interpreter: a flipped byte can make native code crash or score
 silently wrong, and only a checksum catches it.
@@ -47,9 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_runtime.contract import MANIFEST_FILE
 from edge_runtime.errors import EdgeRankError
 
-MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 2
 #: ``runtime.cpu_delegate`` values: the interpreter's default CPU delegate (XNNPACK) or none.
 CPU_DELEGATES = ("xnnpack", "none")
@@ -120,14 +120,14 @@ def load_model(path: str | os.PathLike[str], verify: bool = True) -> VerifiedMod
     """
     path = Path(path)
     if path.is_dir():
-        manifest_path = path / MANIFEST_NAME
+        manifest_path = path / MANIFEST_FILE
         if not manifest_path.is_file():
-            raise ModelError(f"{path} is a folder without {MANIFEST_NAME}: not a model bundle")
+            raise ModelError(f"{path} is a folder without {MANIFEST_FILE}: not a model bundle")
         manifest = read_manifest(manifest_path)
         model_path = path / manifest["model"]
     else:
         model_path = path
-        manifest_path = path.parent / MANIFEST_NAME
+        manifest_path = path.parent / MANIFEST_FILE
         manifest = read_manifest(manifest_path) if manifest_path.is_file() else None
         if manifest is not None and manifest["model"] != path.name:
             manifest = None  # describes another model in the same folder
@@ -137,7 +137,7 @@ def load_model(path: str | os.PathLike[str], verify: bool = True) -> VerifiedMod
     if manifest is None:
         if verify:
             raise ModelError(
-                f"no {MANIFEST_NAME} beside {model_path} to verify it against; convert with "
+                f"no {MANIFEST_FILE} beside {model_path} to verify it against; convert with "
                 "`edgerank convert` (which writes one) or load it unverified (verify=False, --no-verify)"
             )
     elif len(content) != manifest["size_bytes"] or sha256_hex(content) != manifest["sha256"]:

@@ -1,11 +1,9 @@
 """Scoring one user against candidate titles with a converted ranker.
 
-The model contract (written by ``converters``, described by its manifest): a
-TFLite model with a signature named ``score`` whose inputs are ``user_id``
-(string, shape [1]) and ``movie_title`` (string, shape [N]) and whose outputs
-are ``rating`` (float32, [N]), ``user_known`` (bool, [1]) and ``title_known``
-(bool, [N]). The vocabularies live inside the model, so ids and titles go in
-as raw strings.
+The model honours the device contract (``edge_runtime.contract``: a ``score``
+signature, one ``user_id`` and N ``movie_title`` strings in, N ratings and
+known flags out). The vocabularies live inside the model, so ids and titles go
+in as raw strings.
 
 Out-of-vocabulary behaviour: an unknown user id or title maps to the model's
 single out-of-vocabulary embedding and still gets a score; the result flags it
@@ -19,24 +17,16 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from edge_runtime.backend import Backend, load_backend
+from edge_runtime.contract import INPUTS, OUTPUTS, SIGNATURE, TITLE_INPUT, USER_INPUT
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.manifest import ModelError, VerifiedModel, load_model, read_titles
-
-SIGNATURE = "score"
-USER_INPUT = "user_id"
-TITLE_INPUT = "movie_title"
-RATING_OUTPUT = "rating"
-USER_KNOWN_OUTPUT = "user_known"
-TITLE_KNOWN_OUTPUT = "title_known"
-INPUTS = (USER_INPUT, TITLE_INPUT)
-OUTPUTS = (RATING_OUTPUT, USER_KNOWN_OUTPUT, TITLE_KNOWN_OUTPUT)
 
 #: Candidates per interpreter call; longer lists are scored in chunks of this size.
 DEFAULT_CHUNK_SIZE = 1024
@@ -99,28 +89,6 @@ def _titles(candidates: Sequence[Any]) -> tuple[list[str], list[bytes]]:
     except (AttributeError, UnicodeEncodeError, TypeError):
         pairs = [_text(title, f"candidate {i}") for i, title in enumerate(candidates)]
         return [text for text, _ in pairs], [data for _, data in pairs]
-
-
-def score_pairs(
-    score: Callable[[str, list[str]], np.ndarray], users: np.ndarray, titles: np.ndarray
-) -> np.ndarray:
-    """Scores (user, title) pairs with one ``score(user, titles)`` call per distinct user.
-
-    Args:
-        score: One user against a list of titles -> one score per title
-            (``EdgeRanker.score``, or a SavedModel wrapped the same way).
-        users, titles: Equal-length 1-D string arrays, one pair per row.
-
-    Returns:
-        float32 scores in row order.
-    """
-    scores = np.empty(len(users), dtype=np.float32)
-    order = np.argsort(users, kind="stable")
-    boundaries = np.flatnonzero(users[order][1:] != users[order][:-1]) + 1
-    for rows in np.split(order, boundaries):
-        if len(rows):
-            scores[rows] = score(str(users[rows[0]]), titles[rows].tolist())
-    return scores
 
 
 def _describe(details: dict[str, dict]) -> dict[str, dict]:

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from edge_runtime.contract import RATING_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT, USER_INPUT, USER_KNOWN_OUTPUT
 from trainer import baselines, data, metrics
 from trainer.config import ConfigError, RankingConfig
 from trainer.ranking import MeanSquaredError
@@ -124,8 +125,8 @@ class AutoRecRanker(tf.keras.Model):
         return tf.clip_by_value(ratings, *self.rating_range)
 
     def call(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
-        users = self.user_rows(self.user_lookup(features["user_id"]))
-        titles = self.title_rows(self.title_lookup(features["movie_title"]))
+        users = self.user_rows(self.user_lookup(features[USER_INPUT]))
+        titles = self.title_rows(self.title_lookup(features[TITLE_INPUT]))
         return self._clip(tf.reduce_sum(users * titles, axis=-1, keepdims=True))
 
     def score(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -133,9 +134,9 @@ class AutoRecRanker(tf.keras.Model):
         user_index, title_index = self.user_lookup(user_id), self.title_lookup(movie_title)
         ratings = tf.matmul(self.title_rows(title_index), self.user_rows(user_index), transpose_b=True)
         return {
-            "rating": self._clip(tf.reshape(ratings, [-1])),
-            "user_known": tf.reshape(user_index > 0, [1]),
-            "title_known": tf.reshape(title_index > 0, [-1]),
+            RATING_OUTPUT: self._clip(tf.reshape(ratings, [-1])),
+            USER_KNOWN_OUTPUT: tf.reshape(user_index > 0, [1]),
+            TITLE_KNOWN_OUTPUT: tf.reshape(title_index > 0, [-1]),
         }
 
 
@@ -215,6 +216,6 @@ def train_autorec(
     scale = (float(train["user_rating"].min()), float(train["user_rating"].max()))
     with float32_policy():
         ranker = AutoRecRanker(user_ids, movie_titles, title_rows, user_rows, scale)
-    predicted = ranker({"user_id": tf.constant(test["user_id"]), "movie_title": tf.constant(test["movie_title"])})
+    predicted = ranker({USER_INPUT: tf.constant(test["user_id"]), TITLE_INPUT: tf.constant(test["movie_title"])})
     rmse = metrics.rmse(predicted.numpy().reshape(-1), test["user_rating"])
     return ranker, {"rmse": rmse, "epochs": epochs, "validation_rmse": float(scores[epochs - 1])}

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Columns = dict[str, np.ndarray]
+from trainer.formats import Columns
 
 
 @dataclass(frozen=True)

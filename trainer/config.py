@@ -1,13 +1,17 @@
 """Typed training configuration; defaults are the TFRS tutorials' values.
 
-Every field is one CLI flag of ``edgerank train`` (see ``edge_runtime.cli``):
+Every field is one CLI flag of ``edgerank train`` (see ``edgerank.flags``):
 top-level fields keep their name (``--data``), nested ones take their
-section's name as a prefix (``--ranking-epochs``).
+section's name as a prefix (``--ranking-epochs``). Each class documents its
+fields under ``Attributes:``; the first line of each is the flag's help.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from edge_runtime.errors import EdgeRankError
 
@@ -22,12 +26,17 @@ class SplitConfig:
 
     Zero sizes are taken from the data: on MovieLens 100K that is exactly the
     tutorials' ``shuffle(100_000)``, 80,000 train and 20,000 test.
+
+    Attributes:
+        seed: Seeds the shuffle.
+        shuffle_buffer: Ratings the shuffle buffer holds; 0: all of them.
+        train_size: Training ratings; 0: ``train_fraction`` of the ratings.
+        test_size: Test ratings; 0: the ratings after the training ones.
+        train_fraction: Share of the ratings that train, when ``train_size`` is 0.
     """
 
     seed: int = 42
-    # Ratings the shuffle buffer holds; 0: all of them.
     shuffle_buffer: int = 0
-    # Training and test ratings; 0: `train_fraction` of the ratings, and the rest.
     train_size: int = 0
     test_size: int = 0
     train_fraction: float = 0.8
@@ -40,6 +49,21 @@ class RankingConfig:
     ``model`` picks the architecture: ``tutorial`` (the fields up to
     ``epochs``) or ``autorec``, item-based AutoRec (``trainer.autorec``, the
     ``autorec_*`` fields), which wins on the validation split.
+
+    Attributes:
+        model: The architecture: tutorial (embeddings and dense layers) or autorec.
+        embedding_dim: Size of the user and title embeddings (tutorial).
+        hidden_units: Units of the dense layers before the rating (tutorial).
+        learning_rate: Adagrad's learning rate (tutorial).
+        batch_size: Training ratings per batch (tutorial).
+        eval_batch_size: Test ratings per batch when evaluating (tutorial).
+        epochs: Passes over the training ratings (tutorial).
+        autorec_hidden_units: AutoRec's hidden code size (Sedhain et al. 2015).
+        autorec_l2: λ of AutoRec's L2 penalty on its two weight matrices.
+        autorec_learning_rate: Adam's learning rate for AutoRec.
+        autorec_max_epochs: Most full-batch AutoRec epochs.
+        autorec_patience: Stop AutoRec when the validation RMSE has not improved for this many epochs.
+        validation_fraction: Share of the training ratings held out to choose the epochs (early stopping).
     """
 
     model: str = "tutorial"
@@ -49,15 +73,11 @@ class RankingConfig:
     batch_size: int = 8192
     eval_batch_size: int = 4096
     epochs: int = 3
-    # AutoRec (Sedhain et al. 2015): hidden units, λ of its L2 penalty, Adam's
-    # learning rate; full-batch epochs stop when the validation RMSE has not
-    # improved for `autorec_patience` epochs (at most `autorec_max_epochs`).
     autorec_hidden_units: int = 500
     autorec_l2: float = 200.0
     autorec_learning_rate: float = 0.001
     autorec_max_epochs: int = 1500
     autorec_patience: int = 50
-    # Share of the training ratings held out to choose the epochs (early stopping).
     validation_fraction: float = 0.1
 
 
@@ -69,36 +89,47 @@ RETRIEVAL_OPTIMIZERS = ("adagrad", "adam")
 
 @dataclass
 class RetrievalConfig:
-    """The retrieval tutorial: two 32-d towers, in-batch softmax, FactorizedTopK."""
+    """The retrieval tutorial: two 32-d towers, in-batch softmax, FactorizedTopK.
+
+    Attributes:
+        embedding_dim: Size of the user and title tower embeddings.
+        learning_rate: The optimizer's learning rate.
+        batch_size: Training ratings per batch.
+        eval_batch_size: Test ratings per batch when evaluating.
+        epochs: Passes over the training ratings (the most, with ``patience``).
+        index_k: Titles the exported retrieval model returns per query.
+        scann_leaves: ScaNN partitions; 0 derives it from the catalogue size (trainer.scann_index).
+        scann_leaves_to_search: ScaNN partitions searched per query; 0 derives it.
+        scann_reorder: Candidates ScaNN rescores exactly; 0 derives it.
+        scann_dims_per_block: Dimensions per ScaNN asymmetric-hashing block.
+        popularity_correction: Correct the in-batch softmax for how often each title is a negative
+            (its training frequency); off reproduces the tutorial.
+        metrics_during_training: Compute FactorizedTopK during fit (slow, and the weights do not
+            change); the test split is always evaluated with it.
+        loss: in_batch (the tutorial's in-batch softmax) or full_softmax (every title the user
+            has not rated is a negative, with ``l2`` on the embeddings' squared norms).
+        l2: Weight of the L2 penalty on both embeddings (full_softmax).
+        optimizer: adagrad (the tutorial) or adam.
+        patience: Above 0: stop when the validation top-100 has not improved for this many epochs,
+            then retrain on all training ratings for the best number.
+        validation_fraction: Share of the training ratings held out for early stopping.
+    """
 
     embedding_dim: int = 32
     learning_rate: float = 0.1
     batch_size: int = 8192
     eval_batch_size: int = 4096
     epochs: int = 3
-    # Titles the exported retrieval model returns per query.
     index_k: int = 10
-    # ScaNN settings; 0 derives each from the corpus size (trainer.scann_index).
     scann_leaves: int = 0
     scann_leaves_to_search: int = 0
     scann_reorder: int = 0
     scann_dims_per_block: int = 1
-    # Correct in-batch softmax for how often each title is a negative (its
-    # training frequency); off reproduces the tutorial.
     popularity_correction: bool = False
-    # FactorizedTopK during `fit` costs most of the training time and does not
-    # change the weights; the test split is always evaluated with it.
     metrics_during_training: bool = False
-    # "in_batch": the tutorial's in-batch softmax; "full_softmax": every title
-    # the user has not rated is a negative (trainer.retrieval), with `l2` on
-    # the two embeddings' squared norms.
     loss: str = "in_batch"
     l2: float = 0.0
-    # "adagrad" (the tutorial) or "adam".
     optimizer: str = "adagrad"
-    # > 0: stop when the validation top-100 has not improved for this many
-    # epochs (`epochs` is then the most), and retrain on all training ratings
-    # for the best number; the validation split is `validation_fraction` of them.
     patience: int = 0
     validation_fraction: float = 0.1
 
@@ -130,6 +161,33 @@ class TrainConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """The configuration ``dataclasses.asdict`` turned into ``values`` (``metrics.json``'s ``config``).
+
+        Lists become tuples again; fields the dict lacks keep their defaults and
+        keys this version does not know are ignored, so older files still load.
+        """
+        return _from_dict(cls, values)
+
+
+Config = TypeVar("Config")
+
+
+def _from_dict(cls: type[Config], values: dict[str, Any]) -> Config:
+    hints = typing.get_type_hints(cls)
+    fields = {}
+    for item in dataclasses.fields(cls):
+        if item.name not in values:
+            continue
+        value, hint = values[item.name], hints[item.name]
+        if dataclasses.is_dataclass(hint):
+            value = _from_dict(hint, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        fields[item.name] = value
+    return cls(**fields)
 
 
 @dataclass

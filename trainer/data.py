@@ -12,7 +12,6 @@ exactly the same 80,000 training and 20,000 test ratings.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import socket
 import urllib.parse
@@ -21,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime import atomic
 from trainer import formats
 from trainer.config import SplitConfig
-from trainer.formats import DataError
+from trainer.formats import Columns, DataError
 
 #: Environment variable naming the archive when ``--data`` is not given.
 DATA_ENV = "EDGERANK_DATA"
@@ -41,8 +39,6 @@ RATING_COLUMNS = (
     "user_occupation_text",
     "user_zip_code",
 )
-
-Columns = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -84,10 +80,15 @@ def load_movielens(path: str | os.PathLike[str] | None = None) -> MovieLens:
         DataError: The path is not MovieLens, or no path was given and
             tensorflow-datasets cannot get the data (no network).
     """
-    path = path or os.environ.get(DATA_ENV) or None
+    path = resolve_path(path)
     if path is None:
         return _load_from_tfds()
     return _load_from_files(Path(path))
+
+
+def resolve_path(path: str | os.PathLike[str] | None) -> str | None:
+    """Where MovieLens is read from: ``path`` if given, else ``$EDGERANK_DATA``; ``None`` if neither is set."""
+    return os.fspath(path) if path else os.environ.get(DATA_ENV) or None
 
 
 def split_ratings(ratings: Columns, config: SplitConfig) -> tuple[Columns, Columns]:
@@ -122,42 +123,6 @@ def split_ratings(ratings: Columns, config: SplitConfig) -> tuple[Columns, Colum
     return _rows(ratings, train), _rows(ratings, test)
 
 
-#: The five train/test splits GroupLens ships with MovieLens 100K (80,000 / 20,000 ratings each).
-CANONICAL_FOLDS = ("u1", "u2", "u3", "u4", "u5")
-
-
-def load_canonical_folds(path: str | os.PathLike[str]) -> list[tuple[Columns, Columns]]:
-    """The archive's ``u1.base``/``u1.test`` … ``u5.base``/``u5.test`` splits.
-
-    Args:
-        path: ``ml-100k.zip`` or its extracted folder.
-
-    Returns:
-        Five ``(train, test)`` pairs of ``user_id``, ``movie_title`` and
-        ``user_rating`` columns, in the files' order.
-
-    Raises:
-        DataError: The archive lacks the fold files or a line is malformed.
-    """
-    names = ("u.item",) + tuple(f"{fold}.{part}" for fold in CANONICAL_FOLDS for part in ("base", "test"))
-    files = formats.find_members(Path(path), names)
-    if files is None:
-        raise DataError(f"{path} lacks {', '.join(names)}; the u1–u5 folds ship with MovieLens 100K only "
-                        "(evaluate with --no-folds)")
-    title_of = {row[0]: row[1] for row in formats.parse_lines(files["u.item"], "u.item", "|", min_fields=5)}
-
-    def columns(name: str) -> Columns:
-        rows = formats.parse_lines(files[name], name, "\t", min_fields=3)
-        try:
-            return {"user_id": np.array([row[0] for row in rows], dtype=np.str_),
-                    "movie_title": np.array([title_of[row[1]] for row in rows], dtype=np.str_),
-                    "user_rating": np.array([float(row[2]) for row in rows], dtype=np.float32)}
-        except (KeyError, ValueError) as error:
-            raise DataError(f"{name}: unknown movie or bad rating ({error})") from error
-
-    return [(columns(f"{fold}.base"), columns(f"{fold}.test")) for fold in CANONICAL_FOLDS]
-
-
 def validation_split(train: Columns, fraction: float, seed: int) -> tuple[Columns, Columns]:
     """Carves a validation split out of the training ratings (never out of the test split).
 
@@ -168,13 +133,6 @@ def validation_split(train: Columns, fraction: float, seed: int) -> tuple[Column
     order = np.random.default_rng(seed).permutation(count)
     held = max(1, round(count * fraction))
     return _rows(train, np.sort(order[held:])), _rows(train, np.sort(order[:held]))
-
-
-def save_columns(path: str | os.PathLike[str], columns: Columns) -> None:
-    """Writes columns to ``.npz`` (no pickled objects), for the next stages."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **columns)
-    atomic.write_bytes(path, buffer.getvalue())
 
 
 def fingerprint(columns: Columns) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ import numpy as np
 
 from edge_runtime import atomic
 from edge_runtime.errors import EdgeRankError
-from trainer import baselines, data, metrics, serving
+from trainer import baselines, data, formats, metrics, scoring, serving, splits
 from trainer.config import EvalConfig, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -105,20 +104,16 @@ def _baselines(split: _Split, chosen: dict[str, dict]) -> dict[str, dict[str, fl
 
 def _edgerank_models(split: _Split, artifacts: Path) -> dict[str, dict[str, float]]:
     """EdgeRank's trained models on the split's test ratings (see the module docstring)."""
-    import tensorflow as tf
-
     from edge_runtime import EdgeRanker
-    from edge_runtime.ranker import score_pairs
     from trainer.retrieval_serving import read_embeddings
 
-    ranker = tf.saved_model.load(str(serving.resolve(artifacts / "ranking"))).signatures["serving_default"]
-    predicted = ranker(user_id=tf.constant(split.test["user_id"]),
-                       movie_title=tf.constant(split.test["movie_title"]))["rating"].numpy()
+    predicted = scoring.saved_model_scorer(serving.resolve(artifacts / "ranking"))(
+        split.test["user_id"], split.test["movie_title"])
     results = {"edgerank_ranker": {"rmse": metrics.rmse(predicted, split.test["user_rating"])}}
     int8 = artifacts / "edge" / "int8"
     if int8.is_dir():
         device = EdgeRanker(int8)
-        on_device = score_pairs(device.score, split.test["user_id"], split.test["movie_title"])
+        on_device = scoring.score_pairs(device.score, split.test["user_id"], split.test["movie_title"])
         results["edgerank_ranker_int8_tflite"] = {"rmse": metrics.rmse(on_device, split.test["user_rating"]),
                                                   "backend": f"{device.backend.name} {device.backend.version}"}
     towers = read_embeddings(artifacts / "retrieval")
@@ -161,10 +156,10 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     except (OSError, ValueError) as error:
         raise EvaluationError(f"cannot read {artifacts / 'metrics.json'} ({error}); run `edgerank train` first") \
             from error
-    movielens = data.load_movielens(config.data)
+    archive = data.resolve_path(config.data)
+    movielens = data.load_movielens(archive)
     train, test = data.split_ratings(movielens.ratings, config.split)
-    columns = ("user_id", "movie_title", "user_rating")
-    train, test = ({c: split[c] for c in columns} for split in (train, test))
+    train, test = ({c: split[c] for c in splits.SPLIT_COLUMNS} for split in (train, test))
     if data.fingerprint(train) != trained["data"]["train_fingerprint"]:
         raise EvaluationError(f"{artifacts} was trained on other ratings than this split (the training data "
                               "fingerprints differ); train and evaluate on the same data and split")
@@ -177,11 +172,10 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     results = {**_baselines(split, chosen), **_edgerank_models(split, artifacts)}
     folds: dict[str, list[dict]] = {}
     if config.folds:
-        train_config = _train_config(trained["config"])
-        archive = config.data or os.environ.get(data.DATA_ENV)
+        train_config = TrainConfig.from_dict(trained["config"])
         if not archive:
             raise EvaluationError("the u1–u5 folds are read from the GroupLens archive: give --data (or --no-folds)")
-        for number, (fold_train, fold_test) in enumerate(data.load_canonical_folds(archive), 1):
+        for number, (fold_train, fold_test) in enumerate(formats.read_canonical_folds(Path(archive)), 1):
             log.info("Fold u%d", number)
             fold = _Split(fold_train, fold_test, index)
             for name, figures in {**_baselines(fold, chosen), **_edgerank_on_fold(fold, train_config)}.items():
@@ -192,18 +186,6 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     atomic.write_json(output / "results.json", report)
     atomic.write_bytes(output / "results.md", markdown_table(report).encode())
     return report
-
-
-def _train_config(saved: dict) -> TrainConfig:
-    from trainer.config import RankingConfig, RetrievalConfig
-
-    def build(cls, values: dict):
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
-        return cls(**values)
-
-    return TrainConfig(seed=saved["seed"], ranking=build(RankingConfig, saved["ranking"]),
-                       retrieval=build(RetrievalConfig, saved["retrieval"]))
 
 
 def _summarize(folds: dict[str, list[dict]]) -> dict[str, dict[str, list[float]]]:

@@ -12,6 +12,9 @@ its root or one folder down (``ml-1m/ratings.dat``). Three layouts:
   ``movies.csv`` with a header row, UTF-8, ratings in half stars. There are no
   user files: age is 0, gender, occupation and zip code are empty.
 
+MovieLens 100K also ships five canonical train/test splits, ``u1`` to ``u5``
+(``read_canonical_folds``).
+
 Each reader returns the columns of ``trainer.data.RATING_COLUMNS`` (the
 tensorflow-datasets ``movielens/*-ratings`` feature names), one row per
 rating in file order, and every catalogue title.
@@ -28,6 +31,7 @@ import numpy as np
 
 from edge_runtime.errors import EdgeRankError
 
+#: Rating columns by name, one row per rating: what every reader returns and every stage passes on.
 Columns = dict[str, np.ndarray]
 
 #: Layout name -> the files that identify it (all in one folder).
@@ -95,6 +99,42 @@ def find_members(path: Path, names: tuple[str, ...]) -> dict[str, bytes] | None:
             return None
     except zipfile.BadZipFile as error:
         raise DataError(f"{path} is neither a folder nor a zip archive: {error}") from error
+
+
+#: The five train/test splits GroupLens ships with MovieLens 100K (80,000 / 20,000 ratings each).
+CANONICAL_FOLDS = ("u1", "u2", "u3", "u4", "u5")
+
+
+def read_canonical_folds(path: Path) -> list[tuple[Columns, Columns]]:
+    """The archive's ``u1.base``/``u1.test`` … ``u5.base``/``u5.test`` splits.
+
+    Args:
+        path: ``ml-100k.zip`` or its extracted folder.
+
+    Returns:
+        Five ``(train, test)`` pairs of ``user_id``, ``movie_title`` and
+        ``user_rating`` columns, in the files' order.
+
+    Raises:
+        DataError: The archive lacks the fold files or a line is malformed.
+    """
+    names = ("u.item",) + tuple(f"{fold}.{part}" for fold in CANONICAL_FOLDS for part in ("base", "test"))
+    files = find_members(Path(path), names)
+    if files is None:
+        raise DataError(f"{path} lacks {', '.join(names)}; the u1–u5 folds ship with MovieLens 100K only "
+                        "(evaluate with --no-folds)")
+    title_of = {row[0]: row[1] for row in parse_lines(files["u.item"], "u.item", "|", min_fields=5)}
+
+    def columns(name: str) -> Columns:
+        rows = parse_lines(files[name], name, "\t", min_fields=3)
+        try:
+            return {"user_id": np.array([row[0] for row in rows], dtype=np.str_),
+                    "movie_title": np.array([title_of[row[1]] for row in rows], dtype=np.str_),
+                    "user_rating": np.array([float(row[2]) for row in rows], dtype=np.float32)}
+        except (KeyError, ValueError) as error:
+            raise DataError(f"{name}: unknown movie or bad rating ({error})") from error
+
+    return [(columns(f"{fold}.base"), columns(f"{fold}.test")) for fold in CANONICAL_FOLDS]
 
 
 def _find_layout(path: Path) -> tuple[str, dict[str, bytes]]:

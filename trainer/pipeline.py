@@ -7,9 +7,9 @@ Writes into ``config.output_dir`` (see the README's artifact layout):
   ``trainer.serving``).
 * ``retrieval/<version>/``: the retrieval serving model (query tower and
   ScaNN index, ``trainer.retrieval_serving``), with the towers' embeddings.
-* ``data/train.npz``, ``data/test.npz``: the split's ``user_id``,
-  ``movie_title`` and ``user_rating``; conversion calibrates on the first and
-  validates on the second, benchmarks draw from the second.
+* ``data/train.npz``, ``data/test.npz``: the split files
+  (``trainer.splits``); conversion calibrates on the first and validates on
+  the second, benchmarks draw from the second.
 * ``metrics.json``: test metrics of both models, the data's fingerprint.
 
 Each is written to a temporary path and renamed into place.
@@ -18,7 +18,6 @@ Each is written to a temporary path and renamed into place.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import logging
 import sys
 import time
@@ -28,13 +27,10 @@ import numpy as np
 import tensorflow as tf
 
 from edge_runtime import atomic
-from trainer import autorec, data, distribution, ranking, retrieval, retrieval_serving, scann_index, serving
+from trainer import autorec, data, distribution, ranking, retrieval, retrieval_serving, scann_index, serving, splits
 from trainer.config import RANKING_MODELS, ConfigError, RankingConfig, TrainConfig
 
 log = logging.getLogger(__name__)
-
-#: Test-split columns handed to the converter and the benchmarks.
-HANDOFF_COLUMNS = ("user_id", "movie_title", "user_rating")
 
 
 def _retrieval_serving(towers: retrieval.RetrievalModel, train_split: data.Columns, embeddings: dict[str, np.ndarray],
@@ -98,10 +94,6 @@ def train_ranker(train: data.Columns, test: data.Columns, user_ids: np.ndarray, 
     return model, metrics
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 def _dataset(columns: data.Columns, names: tuple[str, ...]) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices({name: columns[name] for name in names})
 
@@ -135,8 +127,8 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
         len(test_split["user_id"]), len(user_ids), len(movie_titles),
     )
     for name, split in (("train", train_split), ("test", test_split)):
-        data.save_columns(output / "data" / f"{name}.npz", {column: split[column] for column in HANDOFF_COLUMNS})
-    train_fingerprint = data.fingerprint({column: train_split[column] for column in HANDOFF_COLUMNS})
+        splits.write_split(output / "data" / f"{name}.npz", split)
+    train_fingerprint = data.fingerprint({column: train_split[column] for column in splits.SPLIT_COLUMNS})
     version = config.model_version or max(serving.next_version(output / "ranking"),
                                           serving.next_version(output / "retrieval"))
 
@@ -149,7 +141,7 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     with atomic.directory(output / "ranking" / str(version)) as folder:
         ranking.export_ranking(ranker, folder)
         serving.write_extras(folder, {
-            "name": "movielens-ranker", "version": version, "created": _now(),
+            "name": "movielens-ranker", "version": version,
             "data_fingerprint": train_fingerprint, "test_metrics": {"rmse": ranking_metrics["rmse"]},
             "user_vocabulary": len(user_ids), "title_vocabulary": len(movie_titles),
             "architecture": ranker.architecture(),
@@ -170,7 +162,7 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     with atomic.directory(output / "retrieval" / str(version)) as folder:
         retrieval_serving.export(serving_model, folder, embeddings)
         serving.write_extras(folder, {
-            "name": "movielens-retrieval", "version": version, "created": _now(),
+            "name": "movielens-retrieval", "version": version,
             "data_fingerprint": train_fingerprint, "test_metrics": retrieval_metrics,
             "index": index_metrics["index"], "k": config.retrieval.index_k,
         }, movie_titles.tolist())

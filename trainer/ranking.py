@@ -8,8 +8,8 @@ SavedModel with two signatures:
   one rating per (user, title) pair, the model's meaning.
 * ``score``: ``user_id`` [1], ``movie_title`` [N] -> ``rating`` [N],
   ``user_known`` [1], ``title_known`` [N]; one user against N candidates with
-  the user's side computed once: the signature the edge converter turns into
-  TFLite.
+  the user's side computed once: the device contract
+  (``edge_runtime.contract``), which the edge converter turns into TFLite.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from edge_runtime.ranker import SIGNATURE as SCORE_SIGNATURE
+from edge_runtime.contract import (RATING_OUTPUT, SIGNATURE, TITLE_INPUT, TITLE_KNOWN_OUTPUT, USER_INPUT,
+                                   USER_KNOWN_OUTPUT)
 from trainer.config import RankingConfig
 from trainer.towers import float32_policy, input_pipeline, string_embedding
 
@@ -72,8 +73,8 @@ class RankingModel(tfrs.models.Model):
         )
 
     def call(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
-        user = self.user_embeddings(features["user_id"])
-        movie = self.movie_embeddings(features["movie_title"])
+        user = self.user_embeddings(features[USER_INPUT])
+        movie = self.movie_embeddings(features[TITLE_INPUT])
         return self.ratings(tf.concat([user, movie], axis=1))
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
@@ -116,9 +117,9 @@ class RankingModel(tfrs.models.Model):
         for layer in rest:
             hidden = layer(hidden)
         return {
-            "rating": tf.reshape(hidden, [-1]),
-            "user_known": tf.reshape(user_index > 0, [1]),
-            "title_known": tf.reshape(movie_index > 0, [-1]),
+            RATING_OUTPUT: tf.reshape(hidden, [-1]),
+            USER_KNOWN_OUTPUT: tf.reshape(user_index > 0, [1]),
+            TITLE_KNOWN_OUTPUT: tf.reshape(movie_index > 0, [-1]),
         }
 
 
@@ -165,18 +166,18 @@ def float32_copy(model: RankingModel, user_ids: np.ndarray, movie_titles: np.nda
     """
     with float32_policy():
         copy = RankingModel(user_ids, movie_titles, config)
-        copy({"user_id": tf.constant(user_ids[:1]), "movie_title": tf.constant(movie_titles[:1])})
+        copy({USER_INPUT: tf.constant(user_ids[:1]), TITLE_INPUT: tf.constant(movie_titles[:1])})
     copy.set_weights(model.get_weights())
     return copy
 
 
 _PAIRS = [
-    tf.TensorSpec([None], tf.string, name="user_id"),
-    tf.TensorSpec([None], tf.string, name="movie_title"),
+    tf.TensorSpec([None], tf.string, name=USER_INPUT),
+    tf.TensorSpec([None], tf.string, name=TITLE_INPUT),
 ]
 _ONE_USER = [
-    tf.TensorSpec([1], tf.string, name="user_id"),
-    tf.TensorSpec([None], tf.string, name="movie_title"),
+    tf.TensorSpec([1], tf.string, name=USER_INPUT),
+    tf.TensorSpec([None], tf.string, name=TITLE_INPUT),
 ]
 
 
@@ -191,14 +192,14 @@ class RankingExport(tf.Module):
         super().__init__()
         self.model = model
 
-    @tf.function(input_signature=[{"user_id": _PAIRS[0], "movie_title": _PAIRS[1]}])
+    @tf.function(input_signature=[{USER_INPUT: _PAIRS[0], TITLE_INPUT: _PAIRS[1]}])
     def __call__(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
         return self.model(features)
 
     @tf.function(input_signature=_PAIRS)
     def serving_default(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
-        rating = self.model({"user_id": user_id, "movie_title": movie_title})
-        return {"rating": tf.squeeze(rating, axis=-1)}
+        rating = self.model({USER_INPUT: user_id, TITLE_INPUT: movie_title})
+        return {RATING_OUTPUT: tf.squeeze(rating, axis=-1)}
 
     @tf.function(input_signature=_ONE_USER)
     def score(self, user_id: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -216,5 +217,5 @@ def export_ranking(model: RankingModel, path: str | os.PathLike[str]) -> None:
     tf.saved_model.save(
         export,
         os.fspath(path),
-        signatures={"serving_default": export.serving_default, SCORE_SIGNATURE: export.score},
+        signatures={"serving_default": export.serving_default, SIGNATURE: export.score},
     )

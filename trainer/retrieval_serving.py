@@ -121,15 +121,15 @@ class RetrievalServing(tf.Module):
         return self._top(user_id, k, exclude_rated)
 
 
-def export(serving: RetrievalServing, path: str | os.PathLike[str], embeddings: dict[str, np.ndarray]) -> None:
+def export(model: RetrievalServing, path: str | os.PathLike[str], embeddings: dict[str, np.ndarray]) -> None:
     """Saves the serving model (ScaNN ops included) and its embeddings into ``path``."""
     tf.saved_model.save(
-        serving, os.fspath(path),
-        signatures={"serving_default": serving.serving_default, "exclude_rated": serving.exclude_rated,
-                    "retrieve": serving.retrieve},
+        model, os.fspath(path),
+        signatures={"serving_default": model.serving_default, "exclude_rated": model.exclude_rated,
+                    "retrieve": model.retrieve},
         options=tf.saved_model.SaveOptions(namespace_whitelist=["Scann"]),
     )
-    extra = Path(path) / "assets.extra"
+    extra = Path(path) / serving.EXTRA_DIR
     extra.mkdir(exist_ok=True)
     np.savez(extra / EMBEDDINGS, **embeddings)
 

@@ -21,12 +21,12 @@ import json
 import os
 from pathlib import Path
 
+from edge_runtime.contract import TITLES_FILE, utc_timestamp
 from edge_runtime.errors import EdgeRankError
 
 #: Where the extra files live inside a version folder (TensorFlow Serving's convention).
 EXTRA_DIR = "assets.extra"
 MODEL_INFO = "edgerank.json"
-TITLES = "titles.txt"
 
 
 class ServingLayoutError(EdgeRankError):
@@ -70,13 +70,14 @@ def write_extras(version_dir: str | os.PathLike[str], info: dict, titles: list[s
 
     Args:
         version_dir: The (temporary) version folder holding the SavedModel.
-        info: The model facts (see the module docstring).
+        info: The model facts (see the module docstring); ``created`` is stamped here.
         titles: The title vocabulary, in vocabulary order.
     """
     extra = Path(version_dir) / EXTRA_DIR
     extra.mkdir(exist_ok=True)
+    info = {**info, "created": utc_timestamp()}
     (extra / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    (extra / TITLES).write_text("".join(f"{title}\n" for title in titles), encoding="utf-8")
+    (extra / TITLES_FILE).write_text("".join(f"{title}\n" for title in titles), encoding="utf-8")
 
 
 def read_info(saved_model: str | os.PathLike[str]) -> dict:
@@ -90,3 +91,8 @@ def read_info(saved_model: str | os.PathLike[str]) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise ServingLayoutError(f"cannot read {path} ({error}): not a SavedModel exported by `edgerank train`") from error
+
+
+def read_titles(saved_model: str | os.PathLike[str]) -> list[str]:
+    """The title vocabulary ``write_extras`` saved beside a resolved SavedModel folder, in vocabulary order."""
+    return (Path(saved_model) / EXTRA_DIR / TITLES_FILE).read_text(encoding="utf-8").splitlines()

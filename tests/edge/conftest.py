@@ -4,17 +4,36 @@
 environment; ``make test`` then runs this suite in the environments without
 TensorFlow. Outside ``make test`` the suite is skipped if that model is absent;
 under it (``EDGERANK_EXPECT_BACKEND`` set) its absence is an error.
+
+These are the device library's own tests, so they run with the rest of the
+repository blocked (``OTHER_PACKAGES``): ``edge_runtime`` must stand alone.
 """
 
 from __future__ import annotations
 
+import importlib.abc
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+#: The repository's other packages, which the device library may never import (TensorFlow is
+#: simply not installed in the edge environments; ``test_edge_reference`` checks it stays out).
+OTHER_PACKAGES = ("trainer", "converters", "benchmarks", "edgerank")
+
+
+class BlockOtherPackages(importlib.abc.MetaPathFinder):
+    """Makes importing any of ``OTHER_PACKAGES`` fail, as on a device that has only the edge client."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in OTHER_PACKAGES:
+            raise ModuleNotFoundError(f"{name} is blocked: edge_runtime must not import it", name=name)
+        return None
+
+
+sys.meta_path.insert(0, BlockOtherPackages())
 
 ARTIFACTS = Path(os.environ.get("EDGERANK_EDGE_ARTIFACTS", Path(__file__).resolve().parents[2] / "build" / "integration"))
 REFERENCE = ARTIFACTS / "edge_reference.json"
@@ -55,8 +74,3 @@ def variant_bundle(request: pytest.FixtureRequest) -> Path:
 @pytest.fixture(scope="session")
 def test_split() -> Path:
     return ARTIFACTS / "data" / "test.npz"
-
-
-def edgerank(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    """Runs the CLI in a child process; raw bytes out, so callers can check encodings."""
-    return subprocess.run([sys.executable, "-m", "edge_runtime.cli", *args], input=stdin, capture_output=True)

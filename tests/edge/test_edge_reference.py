@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.edge.conftest import EXPECTED_BACKEND, REFERENCE, edgerank
+from tests.edge.conftest import EXPECTED_BACKEND, REFERENCE
 
 SCORE_ALL = """
 import json, sys
@@ -55,13 +55,3 @@ def test_scores_match_the_saved_model(scored: dict, reference: dict) -> None:
 def test_tensorflow_is_never_imported(scored: dict) -> None:
     assert scored["heavy_modules"] == []
 
-
-def test_score_cli_prints_json_best_first(bundle) -> None:
-    result = edgerank("score", "--model", str(bundle / "ranker.tflite"), "--user", "42", "Speed (1994)", "M*A*S*H (1970)")
-    assert result.returncode == 0, result.stderr
-    payload = json.loads(result.stdout)
-    assert {c["movie_title"] for c in payload["candidates"]} == {"Speed (1994)", "M*A*S*H (1970)"}
-    scores = [c["score"] for c in payload["candidates"]]
-    assert scores == sorted(scores, reverse=True)
-    if EXPECTED_BACKEND:
-        assert payload["backend"].startswith(EXPECTED_BACKEND)

@@ -28,7 +28,7 @@ IMPROVED = ["--ranking-model", "autorec", "--retrieval-loss", "full_softmax", "-
 
 
 def _edgerank(*args: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "edge_runtime.cli", *args], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "edgerank", *args], capture_output=True, text=True,
                             timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 

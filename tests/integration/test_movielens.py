@@ -37,7 +37,7 @@ def demo() -> Path:
         pytest.fail("set EDGERANK_DATA to ml-100k.zip (make test does)")
     shutil.rmtree(OUTPUT, ignore_errors=True)  # a clean run: model version 1
     result = subprocess.run(
-        [sys.executable, "-m", "edge_runtime.cli", "demo", "--data", data, "--output-dir", str(OUTPUT)],
+        [sys.executable, "-m", "edgerank", "demo", "--data", data, "--output-dir", str(OUTPUT)],
         capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -113,7 +113,7 @@ def test_demo_runs_the_full_bench_matrix(demo: Path) -> None:
 def test_quick_bench_writes_a_complete_report(demo: Path, tmp_path: Path) -> None:
     output = tmp_path / "bench"
     result = subprocess.run(
-        [sys.executable, "-m", "edge_runtime.cli", "bench", "--quick", "--saved-model", str(demo / "ranking"),
+        [sys.executable, "-m", "edgerank", "bench", "--quick", "--saved-model", str(demo / "ranking"),
          "--models", *(str(demo / "edge" / v) for v in VARIANTS), "--data", str(demo / "data" / "test.npz"), "--output-dir", str(output)],
         capture_output=True, text=True, timeout=600,
     )
@@ -128,7 +128,7 @@ def test_quick_bench_writes_a_complete_report(demo: Path, tmp_path: Path) -> Non
 
 def test_score_cli_ranks_best_first(demo: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "edge_runtime.cli", "score", "--model", str(demo / "edge" / "int8" / "ranker.tflite"),
+        [sys.executable, "-m", "edgerank", "score", "--model", str(demo / "edge" / "int8" / "ranker.tflite"),
          "--user", "42", "Speed (1994)", "M*A*S*H (1970)"],
         capture_output=True, text=True,
     )
@@ -158,7 +158,7 @@ def test_two_stage_recommend(demo: Path) -> None:
     titles = [c["movie_title"] for c in handoff["candidates"]]
     assert len(titles) == 300 and not set(titles) & rated and handoff["retrieval"]["index"] == "scann"
     result = subprocess.run(
-        [sys.executable, "-m", "edge_runtime.cli", "recommend", "--user", "42", "--k", "10",
+        [sys.executable, "-m", "edgerank", "recommend", "--user", "42", "--k", "10",
          "--model", str(demo / "edge" / "int8"), "--retrieval", str(demo / "retrieval")],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

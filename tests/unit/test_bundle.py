@@ -24,7 +24,7 @@ def _state(folder: Path) -> dict[str, bytes]:
 
 
 def _edgerank(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_runtime.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "edgerank", *args], capture_output=True, text=True)
 
 
 def test_a_copy_is_a_complete_verified_bundle(bundles: dict[str, Path], tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ KILL_AT_STEP = """
 import os, shutil, signal, sys
 from pathlib import Path
 from edge_runtime import atomic
-from edge_runtime.cli import main
+from edgerank.cli import main
 
 step, steps = int(sys.argv[1]), []
 def counted(function):
@@ -136,7 +136,7 @@ def test_a_bundle_killed_at_any_step_is_the_old_or_the_new_one(bundles: dict[str
 def test_a_bundle_killed_at_random_moments_is_the_old_or_the_new_one(bundles: dict[str, Path],
                                                                      tmp_path: Path) -> None:
     out, new_source = tmp_path / "bundle", bundles["int8"]
-    command = [sys.executable, "-m", "edge_runtime.cli", "bundle", "--model", str(new_source), "--out", str(out)]
+    command = [sys.executable, "-m", "edgerank", "bundle", "--model", str(new_source), "--out", str(out)]
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     duration = time.perf_counter() - started

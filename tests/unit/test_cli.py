@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import subprocess
@@ -12,13 +13,16 @@ import pytest
 
 from benchmarks.config import BenchConfig
 from converters.config import BundleConfig, ConvertConfig
-from edge_runtime import cli
+from edgerank import cli, flags
 from trainer.config import TrainConfig
 
 
+def _subparsers(parser):
+    return parser._subparsers._group_actions[0].choices  # argparse keeps them here
+
+
 def _flags(command: str) -> set[str]:
-    parser = cli.build_parser()
-    subparser = parser._subparsers._group_actions[0].choices[command]  # argparse keeps them here
+    subparser = _subparsers(cli.build_parser())[command]
     return {option for action in subparser._actions for option in action.option_strings} - {"-h", "--help"}
 
 
@@ -43,9 +47,27 @@ def test_every_flag_is_one_config_field(command: str, config: type) -> None:
     assert _flags(command) == _field_flags(config)
 
 
+def test_every_flag_of_every_command_has_a_help_line() -> None:
+    commands = dict(_subparsers(cli.build_parser()))
+    commands["bench retrieval"] = _subparsers(commands["bench"])["retrieval"]
+    assert {"train", "eval", "convert", "retrieve", "recommend", "bundle", "score", "info", "bench-edge", "bench",
+            "demo"} <= set(commands)
+    for name, subparser in commands.items():
+        for action in subparser._actions:
+            if action.option_strings and action.help is not argparse.SUPPRESS:
+                words = (action.help or "").split("(default:")[0].strip()
+                assert words, f"edgerank {name} {action.option_strings[0]} has no help line"
+
+
+def test_python_dash_m_edgerank_runs_the_front_door() -> None:
+    result = _edgerank("train", "--help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: edgerank train")
+    assert "--ranking-autorec-l2 RANKING_AUTOREC_L2" in result.stdout and "AutoRec's L2 penalty" in result.stdout
+
+
 def test_defaults_are_the_dataclass_defaults() -> None:
     args = cli.build_parser().parse_args(["train"])
-    assert cli.config_from_args(TrainConfig, args) == TrainConfig()
+    assert flags.config_from_args(TrainConfig, args) == TrainConfig()
 
 
 def test_flags_reach_nested_fields() -> None:
@@ -53,7 +75,7 @@ def test_flags_reach_nested_fields() -> None:
         ["train", "--data", "x.zip", "--ranking-epochs", "5", "--ranking-hidden-units", "128", "32",
          "--retrieval-metrics-during-training", "--split-seed", "7"]
     )
-    config = cli.config_from_args(TrainConfig, args)
+    config = flags.config_from_args(TrainConfig, args)
     assert config.data == "x.zip"
     assert config.ranking.epochs == 5
     assert config.ranking.hidden_units == (128, 32)
@@ -70,12 +92,12 @@ def test_flags_reach_nested_fields() -> None:
 ])
 def test_config_to_argv_round_trips(config) -> None:
     command = {TrainConfig: "train", BenchConfig: "bench"}[type(config)]
-    args = cli.build_parser().parse_args([command, *cli.config_to_argv(config)])
-    assert cli.config_from_args(type(config), args) == config
+    args = cli.build_parser().parse_args([command, *flags.config_to_argv(config)])
+    assert flags.config_from_args(type(config), args) == config
 
 
 def _edgerank(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_runtime.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "edgerank", *args], capture_output=True, text=True)
 
 
 def test_score_with_a_missing_model_exits_2_with_one_line(tmp_path: Path) -> None:

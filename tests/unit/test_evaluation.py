@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,8 +11,8 @@ import numpy as np
 import pytest
 
 from tests.unit.conftest import SYNTHETIC_SPLIT
-from trainer import baselines, data, metrics
-from trainer.config import EvalConfig
+from trainer import baselines, data, formats, metrics
+from trainer.config import EvalConfig, TrainConfig
 from trainer.evaluation import GRIDS, EvaluationError, run_eval
 
 
@@ -68,10 +69,20 @@ def test_validation_split_is_carved_from_training_only() -> None:
 
 
 def test_canonical_folds_are_read_from_the_archive(synthetic_archive: Path) -> None:
-    folds = data.load_canonical_folds(synthetic_archive)
+    folds = formats.read_canonical_folds(synthetic_archive)
     assert len(folds) == 5 and all(len(train["user_id"]) == 800 and len(test["user_id"]) == 200 for train, test in folds)
     assert set(folds[0][1]["movie_title"]) <= {f"Synthetic Movie {m} (19{50 + m})" for m in range(1, 41)} | {
         "Misérables, Les (1995)"}
+
+
+def test_the_train_config_round_trips_through_metrics_json(trained: Path) -> None:
+    saved = json.loads((trained / "metrics.json").read_text())["config"]
+    config = TrainConfig.from_dict(saved)
+    assert config.ranking.hidden_units == (32, 16) and config.retrieval.embedding_dim == 8
+    assert config.split == SYNTHETIC_SPLIT and json.loads(json.dumps(dataclasses.asdict(config))) == saved
+    # A file from another version: unknown keys are ignored, missing ones keep their defaults.
+    older = TrainConfig.from_dict({"seed": 7, "ranking": {"epochs": 2, "retired_field": 1}})
+    assert older.seed == 7 and older.ranking.epochs == 2 and older.retrieval == TrainConfig().retrieval
 
 
 def test_eval_reports_every_model_on_the_same_split(trained: Path, bundles: dict, synthetic_archive: Path,

@@ -16,7 +16,7 @@ from converters import compatibility, tflite
 from edge_runtime import EdgeRanker
 from tests.conftest import movie_title
 from tests.unit.conftest import convert_config
-from trainer import data, retrieval_serving, serving
+from trainer import data, retrieval_serving, scoring, serving
 
 
 def test_metrics_cover_both_models(trained: Path) -> None:
@@ -159,8 +159,8 @@ def test_every_variant_passes_the_quality_gate(trained: Path, bundles: dict[str,
 def test_conversion_refuses_a_model_that_disagrees(trained: Path, converted_model: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     before = {p.name: p.read_bytes() for p in converted_model.parent.iterdir()}
-    real = tflite.saved_model_scores
-    monkeypatch.setattr(tflite, "saved_model_scores", lambda *args: real(*args) + 1e-3)
+    real = scoring.saved_model_scorer
+    monkeypatch.setattr(scoring, "saved_model_scorer", lambda loaded: lambda *pairs: real(loaded)(*pairs) + 1e-3)
     with pytest.raises(tflite.ConversionError, match=r"differs from the SavedModel by 0.001.* > 0.0001.*previous bundle"):
         tflite.convert_ranker(convert_config(trained))
     assert {p.name: p.read_bytes() for p in converted_model.parent.iterdir()} == before

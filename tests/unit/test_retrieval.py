@@ -174,7 +174,7 @@ def test_handoff_round_trip_and_errors(tmp_path: Path) -> None:
 
 
 def _edgerank(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_runtime.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "edgerank", *args], capture_output=True, text=True,
                           timeout=300)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge.conftest import EXPECTED_BACKEND, edgerank
+from tests.edge_cli.conftest import ARTIFACTS, EXPECTED_BACKEND, edgerank
 
 
 def _ok(result) -> dict:
@@ -77,7 +77,7 @@ def test_non_utf8_arguments_exit_2(bundle: Path) -> None:
     import sys
 
     # Python receives undecodable argv bytes as surrogate escapes.
-    result = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "score", "--model", str(bundle), "--user",
+    result = subprocess.run([sys.executable, "-m", "edgerank", "score", "--model", str(bundle), "--user",
                              "42", os.fsdecode(b"Mis\xe9rables")], capture_output=True)
     _bad(result, "candidate 0 is not valid text")
 
@@ -105,8 +105,6 @@ def test_bench_edge_writes_a_complete_report(bundle: Path, test_split: Path, tmp
 
 
 def test_recommend_from_a_handoff_file_without_tensorflow(tmp_path: Path) -> None:
-    from tests.edge.conftest import ARTIFACTS
-
     handoff = ARTIFACTS / "handoff" / "42.json"
     payload = _ok(edgerank("recommend", "--user", "42", "--k", "10", "--model", str(ARTIFACTS / "edge" / "int8"),
                            "--handoff", str(handoff)))
@@ -118,3 +116,14 @@ def test_recommend_from_a_handoff_file_without_tensorflow(tmp_path: Path) -> Non
     # Retrieving needs the trainer's environment; here it fails with one line.
     _bad(edgerank("recommend", "--user", "42", "--model", str(ARTIFACTS / "edge" / "int8"),
                   "--retrieval", str(tmp_path)), "retrieval failed")
+
+
+def test_score_cli_prints_json_best_first(bundle) -> None:
+    result = edgerank("score", "--model", str(bundle / "ranker.tflite"), "--user", "42", "Speed (1994)", "M*A*S*H (1970)")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert {c["movie_title"] for c in payload["candidates"]} == {"Speed (1994)", "M*A*S*H (1970)"}
+    scores = [c["score"] for c in payload["candidates"]]
+    assert scores == sorted(scores, reverse=True)
+    if EXPECTED_BACKEND:
+        assert payload["backend"].startswith(EXPECTED_BACKEND)

@@ -1,8 +1,9 @@
 """The ``edgerank`` command: train, eval, convert, bundle, score, retrieve, recommend, info, bench, bench-edge, demo.
 
-``score``, ``info`` and ``bench-edge`` run on a device, so this module imports
-nothing heavy: the other subcommands import TensorFlow inside their handlers. Their flags are
-generated from the stages' config dataclasses, one flag per field, so the
+``score``, ``info``, ``recommend`` (from a hand-off file) and ``bench-edge``
+run on a device, so this module imports nothing heavy: the other subcommands
+import TensorFlow inside their handlers. Their flags are generated from the
+stages' config dataclasses, one flag per field (``edgerank.flags``), so the
 dataclass defaults are the CLI defaults.
 
 Exit status: 0 on success, 2 with a one-line message on standard error for
@@ -15,11 +16,7 @@ import argparse
 import dataclasses
 import json
 import logging
-import re
-import subprocess
 import sys
-import types
-import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,80 +25,10 @@ from edge_runtime.backend import BACKENDS, load_backend
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.handoff import write_handoff
 from edge_runtime.ranker import EdgeRanker, InputError, Ranking
-from edge_runtime.recommend import RecommendConfig, recommend
+from edgerank.flags import add_config_arguments, config_from_args
+from edgerank.recommend import RecommendConfig, recommend
 
 log = logging.getLogger("edgerank")
-
-#: Titles `edgerank demo` ranks for user 42 to show the edge client at work.
-DEMO_CANDIDATES = ("Speed (1994)", "M*A*S*H (1970)", "Star Wars (1977)", "Toy Story (1995)", "Fargo (1996)")
-
-
-# --- config dataclasses <-> flags -------------------------------------------
-
-
-def _attribute_docs(cls: type) -> dict[str, str]:
-    """First line of each ``name: text`` entry in a dataclass docstring's Attributes."""
-    docs = {}
-    for match in re.finditer(r"^\s+(\w+): (.+)$", (cls.__doc__ or "").split("Attributes:")[-1], re.M):
-        docs.setdefault(match.group(1), match.group(2))
-    return docs
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
-    """Adds one ``--flag`` per field of dataclass ``cls``.
-
-    Nested dataclass fields add their fields with the field name as a prefix
-    (``ranking.epochs`` -> ``--ranking-epochs``).
-    """
-    hints = typing.get_type_hints(cls)
-    docs = _attribute_docs(cls)
-    defaults = cls()
-    for field in dataclasses.fields(cls):
-        hint, default, dest = hints[field.name], getattr(defaults, field.name), prefix + field.name
-        if dataclasses.is_dataclass(hint):
-            add_config_arguments(parser, hint, prefix=f"{dest}_")
-            continue
-        flag = "--" + dest.replace("_", "-")
-        help_text = f"{docs.get(field.name, '')} (default: {default})".strip()
-        if hint is bool:
-            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=default, help=help_text)
-        elif typing.get_origin(hint) is tuple:
-            parser.add_argument(flag, dest=dest, type=typing.get_args(hint)[0], nargs="+", default=default, help=help_text)
-        else:
-            if typing.get_origin(hint) in (typing.Union, types.UnionType):
-                hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
-            parser.add_argument(flag, dest=dest, type=hint, default=default, help=help_text)
-
-
-def config_to_argv(config: Any, prefix: str = "") -> list[str]:
-    """The flags that ``config_from_args`` turns back into ``config`` (defaults included)."""
-    argv: list[str] = []
-    for field in dataclasses.fields(config):
-        value, name = getattr(config, field.name), prefix + field.name
-        flag = "--" + name.replace("_", "-")
-        if dataclasses.is_dataclass(value):
-            argv += config_to_argv(value, prefix=f"{name}_")
-        elif isinstance(value, bool):
-            argv.append(flag if value else "--no-" + flag[2:])
-        elif isinstance(value, tuple):
-            argv += [flag, *map(str, value)] if value else []
-        elif value is not None:
-            argv += [flag, str(value)]
-    return argv
-
-
-def config_from_args(cls: type, args: argparse.Namespace, prefix: str = "") -> Any:
-    """Builds dataclass ``cls`` from the flags ``add_config_arguments`` added."""
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for field in dataclasses.fields(cls):
-        hint, dest = hints[field.name], prefix + field.name
-        if dataclasses.is_dataclass(hint):
-            values[field.name] = config_from_args(hint, args, prefix=f"{dest}_")
-        else:
-            value = getattr(args, dest)
-            values[field.name] = tuple(value) if typing.get_origin(hint) is tuple else value
-    return cls(**values)
 
 
 # --- subcommands ------------------------------------------------------------
@@ -248,56 +175,11 @@ def cmd_bench_retrieval(args: argparse.Namespace) -> None:
               f"{corpus['speedup_p50']['numpy_argpartition']:.0f}× / {corpus['speedup_p50']['numpy_argsort']:.0f}× faster")
 
 
-class DemoError(EdgeRankError):
-    """A stage of ``edgerank demo`` failed; that stage has printed why."""
-
-
 def cmd_demo(args: argparse.Namespace) -> None:
-    from converters.config import VARIANTS
+    from edgerank.demo import run_demo
     from trainer.config import TrainConfig
 
-    config = config_from_args(TrainConfig, args)
-    output = Path(config.output_dir)
-    data = str(output / "data" / "test.npz")
-
-    # Each stage is its own process and hands over through the artifact files, so
-    # no TensorFlow runtime is alive (and busy) while the benchmarks measure.
-    def edgerank(*arguments: str, show_output: bool = True) -> None:
-        stage = subprocess.run([sys.executable, "-m", "edge_runtime.cli", *arguments],
-                               stdout=None if show_output else subprocess.DEVNULL)
-        if stage.returncode != 0:
-            raise DemoError(f"`edgerank {arguments[0]}` failed with status {stage.returncode} (its message is above)")
-
-    edgerank("train", *config_to_argv(config))
-    bundles = {variant: output / "edge" / name for variant, name in VARIANTS.items()}
-    for variant, bundle in bundles.items():
-        edgerank("convert", "--saved-model", str(output / "ranking"), "--quantize", variant, "--output", str(bundle),
-                 "--validation-data", data, "--calibration-data", str(output / "data" / "train.npz"),
-                 show_output=False)
-    edgerank("eval", "--artifacts", str(output), "--output-dir", str(output / "eval"),
-             *(["--data", config.data] if config.data else []))
-    log.info("Scoring user 42 on the edge runtime:")
-    ranker = EdgeRanker(bundles["none"])
-    _print_json(_ranking_json(ranker, ranker.rank("42", DEMO_CANDIDATES)))
-    handoff = output / "handoff" / "42.json"
-    edgerank("retrieve", "--retrieval", str(output / "retrieval"), "--user", "42", "--output", str(handoff))
-    log.info("Two-stage recommend for user 42: 300 candidates retrieved on the server side, ranked on the device:")
-    _print_json(recommend(RecommendConfig(user="42", k=5, model=str(bundles["int8"]), handoff=str(handoff))))
-    edgerank("bench-edge", "--model", str(bundles["none"]), "--data", data,
-             "--output", str(output / "bench" / "edge.json"), show_output=False)
-    edgerank("bench", "--saved-model", str(output / "ranking"), "--models", *map(str, bundles.values()),
-             "--data", data, "--output-dir", str(output / "bench"))
-    edgerank("bench", "retrieval", "--movielens", str(output / "retrieval"), "--output-dir",
-             str(output / "bench" / "retrieval"))
-
-    metrics = json.loads((output / "metrics.json").read_text())
-    log.info("Done: ranking RMSE %.4f; retrieval top-10 %.4f, top-100 %.4f. Artifacts in %s/",
-             metrics["ranking"]["rmse"], metrics["retrieval"]["top_10"], metrics["retrieval"]["top_100"], output)
-    for variant, bundle in bundles.items():
-        description = json.loads((bundle / "manifest.json").read_text())
-        log.info("  %-8s %4.0f KB, test RMSE %.4f, max |diff| %.1e, %s", VARIANTS[variant],
-                 description["size_bytes"] / 1024, description["metrics"]["test_rmse"],
-                 description["metrics"]["max_abs_diff"], bundle)
+    run_demo(config_from_args(TrainConfig, args))
 
 
 def _version() -> str:
@@ -325,6 +207,14 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _config_command(commands: Any, name: str, config: type, handler: Any, **kwargs: Any) -> argparse.ArgumentParser:
+    """Adds subcommand ``name``, whose flags are the fields of dataclass ``config``, run by ``handler``."""
+    command = commands.add_parser(name, **kwargs)
+    add_config_arguments(command, config)
+    command.set_defaults(handler=handler)
+    return command
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``edgerank`` argument parser with every subcommand."""
     from benchmarks.config import BenchConfig, EdgeBenchConfig, RetrievalBenchConfig
@@ -335,30 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train the ranking and retrieval models on MovieLens")
-    add_config_arguments(train, TrainConfig)
-    train.set_defaults(handler=cmd_train)
-
-    evaluate = commands.add_parser("eval", help="EdgeRank's models next to classic baselines on the same splits")
-    add_config_arguments(evaluate, EvalConfig)
-    evaluate.set_defaults(handler=cmd_eval)
-
-    convert = commands.add_parser("convert", help="convert the ranker SavedModel to a validated, quantized bundle")
-    add_config_arguments(convert, ConvertConfig)
-    convert.set_defaults(handler=cmd_convert)
-
-    retrieve = commands.add_parser("retrieve", help="server half of recommend: a user's candidates into a hand-off file")
-    add_config_arguments(retrieve, RetrieveConfig)
-    retrieve.set_defaults(handler=cmd_retrieve)
-
-    recommend_ = commands.add_parser("recommend", help="retrieve candidates (or read a hand-off file), rank them "
-                                                       "on the edge client, print the best k")
-    add_config_arguments(recommend_, RecommendConfig)
-    recommend_.set_defaults(handler=cmd_recommend)
-
-    bundle = commands.add_parser("bundle", help="verify a bundle and copy it, e.g. into an Android app's assets")
-    add_config_arguments(bundle, BundleConfig)
-    bundle.set_defaults(handler=cmd_bundle)
+    configured = (
+        ("train", TrainConfig, cmd_train, "train the ranking and retrieval models on MovieLens"),
+        ("eval", EvalConfig, cmd_eval, "EdgeRank's models next to classic baselines on the same splits"),
+        ("convert", ConvertConfig, cmd_convert, "convert the ranker SavedModel to a validated, quantized bundle"),
+        ("retrieve", RetrieveConfig, cmd_retrieve, "server half of recommend: a user's candidates into a hand-off file"),
+        ("recommend", RecommendConfig, cmd_recommend,
+         "retrieve candidates (or read a hand-off file), rank them on the edge client, print the best k"),
+        ("bundle", BundleConfig, cmd_bundle, "verify a bundle and copy it, e.g. into an Android app's assets"),
+    )
+    for name, config, handler, help_text in configured:
+        _config_command(commands, name, config, handler, help=help_text)
 
     backends = [name for name, _, _ in BACKENDS]
     score = commands.add_parser("score", help="rank candidate titles for one user on the edge runtime")
@@ -382,23 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="check the model against its manifest (default: on)")
     info.set_defaults(handler=cmd_info)
 
-    bench_edge = commands.add_parser("bench-edge", help="time the edge client against the bare interpreter; cold start")
-    add_config_arguments(bench_edge, EdgeBenchConfig)
-    bench_edge.set_defaults(handler=cmd_bench_edge)
-
-    bench = commands.add_parser(
-        "bench", help="the SavedModel against every edge contender: latency, memory, size, RMSE "
-                      "(`bench retrieval`: ScaNN against exact search by catalogue size)")
-    add_config_arguments(bench, BenchConfig)
-    bench.set_defaults(handler=cmd_bench)
-    bench_targets = bench.add_subparsers(dest="bench_target", metavar="{retrieval}")
-    bench_retrieval = bench_targets.add_parser("retrieval", help="ScaNN against exact search as the catalogue grows")
-    add_config_arguments(bench_retrieval, RetrievalBenchConfig)
-    bench_retrieval.set_defaults(handler=cmd_bench_retrieval)
-
-    demo = commands.add_parser("demo", help="train, convert, score and bench on MovieLens into --output-dir")
-    add_config_arguments(demo, TrainConfig)
-    demo.set_defaults(handler=cmd_demo)
+    _config_command(commands, "bench-edge", EdgeBenchConfig, cmd_bench_edge,
+                    help="time the edge client against the bare interpreter; cold start")
+    bench = _config_command(commands, "bench", BenchConfig, cmd_bench,
+                            help="the SavedModel against every edge contender: latency, memory, size, RMSE "
+                                 "(`bench retrieval`: ScaNN against exact search by catalogue size)")
+    _config_command(bench.add_subparsers(dest="bench_target", metavar="{retrieval}"), "retrieval",
+                    RetrievalBenchConfig, cmd_bench_retrieval, help="ScaNN against exact search as the catalogue grows")
+    _config_command(commands, "demo", TrainConfig, cmd_demo,
+                    help="train, convert, score and bench on MovieLens into --output-dir")
     return parser
 
 

@@ -1,0 +1,77 @@
+"""The stages' config dataclasses as command-line flags: one flag per field.
+
+A field ``name`` becomes ``--name``; a nested dataclass field adds its own
+fields with its name as a prefix (``ranking.epochs`` -> ``--ranking-epochs``).
+The dataclass defaults are the flag defaults, and the first line of each
+field's entry under ``Attributes:`` in its class docstring is the flag's help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import types
+import typing
+from typing import Any
+
+
+def attribute_docs(cls: type) -> dict[str, str]:
+    """First line of each ``name: text`` entry under ``Attributes:`` in a dataclass docstring."""
+    docs = {}
+    for match in re.finditer(r"^\s+(\w+): (.+)$", (cls.__doc__ or "").split("Attributes:")[-1], re.M):
+        docs.setdefault(match.group(1), match.group(2))
+    return docs
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
+    """Adds one ``--flag`` per field of dataclass ``cls`` (nested fields prefixed, see the module docstring)."""
+    hints = typing.get_type_hints(cls)
+    docs = attribute_docs(cls)
+    defaults = cls()
+    for field in dataclasses.fields(cls):
+        hint, default, dest = hints[field.name], getattr(defaults, field.name), prefix + field.name
+        if dataclasses.is_dataclass(hint):
+            add_config_arguments(parser, hint, prefix=f"{dest}_")
+            continue
+        flag = "--" + dest.replace("_", "-")
+        help_text = f"{docs.get(field.name, '')} (default: {default})".strip()
+        if hint is bool:
+            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        elif typing.get_origin(hint) is tuple:
+            parser.add_argument(flag, dest=dest, type=typing.get_args(hint)[0], nargs="+", default=default, help=help_text)
+        else:
+            if typing.get_origin(hint) in (typing.Union, types.UnionType):
+                hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+            parser.add_argument(flag, dest=dest, type=hint, default=default, help=help_text)
+
+
+def config_to_argv(config: Any, prefix: str = "") -> list[str]:
+    """The flags that ``config_from_args`` turns back into ``config`` (defaults included)."""
+    argv: list[str] = []
+    for field in dataclasses.fields(config):
+        value, name = getattr(config, field.name), prefix + field.name
+        flag = "--" + name.replace("_", "-")
+        if dataclasses.is_dataclass(value):
+            argv += config_to_argv(value, prefix=f"{name}_")
+        elif isinstance(value, bool):
+            argv.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, tuple):
+            argv += [flag, *map(str, value)] if value else []
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def config_from_args(cls: type, args: argparse.Namespace, prefix: str = "") -> Any:
+    """Builds dataclass ``cls`` from the flags ``add_config_arguments`` added."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        hint, dest = hints[field.name], prefix + field.name
+        if dataclasses.is_dataclass(hint):
+            values[field.name] = config_from_args(hint, args, prefix=f"{dest}_")
+        else:
+            value = getattr(args, dest)
+            values[field.name] = tuple(value) if typing.get_origin(hint) is tuple else value
+    return cls(**values)
