@@ -24,7 +24,9 @@ class BenchConfig:
         seconds_per_cell: Timing budget per cell; the call count is derived from it.
         min_calls: Fewest timed calls per cell.
         max_calls: Most timed calls per cell.
-        seed: Picks the requests.
+        order_users: Users whose whole catalogue each converted model scores, to compare its order with the
+            SavedModel's in its own runtime; 0 skips it.
+        seed: Picks the requests and those users.
     """
 
     saved_model: str = "artifacts/ranking"
@@ -41,6 +43,7 @@ class BenchConfig:
     seconds_per_cell: float = 1.0
     min_calls: int = 500
     max_calls: int = 5000
+    order_users: int = 200
     seed: int = 42
 
 
@@ -61,7 +64,7 @@ class EdgeBenchConfig:
         seed: Picks the candidates.
     """
 
-    model: str = "artifacts/edge/float32"
+    model: str = "artifacts/edge/int8"
     data: str = "artifacts/data/test.npz"
     output: str = "artifacts/bench/edge.json"
     candidates: int = 100

@@ -18,12 +18,15 @@ figure, each cell's p50 ratio to the SavedModel signature's), ``results.md``
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 from benchmarks.config import BenchConfig
 from benchmarks.flops import request_flops
@@ -74,11 +77,30 @@ def available_contenders(config: BenchConfig) -> list[Contender]:
     return contenders
 
 
-def _run_worker(contender: Contender, threads: int, requests: dict, config: BenchConfig) -> dict:
+def write_order_reference(config: BenchConfig, path: Path) -> None:
+    """Scores ``config.order_users`` users' whole catalogue with the SavedModel into ``path`` (``.npz``).
+
+    The catalogue is the first model bundle's; the workers of the converted
+    models score the same users and titles and compare (``benchmarks.worker``).
+    """
+    from edge_runtime.manifest import read_titles
+    from trainer import scoring
+    from trainer.splits import read_split
+
+    held = scoring.reference_scores(serving.resolve(config.saved_model), read_split(config.data),
+                                    read_titles(load_model(config.models[0])), config.order_users, config.seed)
+    buffer = io.BytesIO()
+    np.savez(buffer, users=np.array(held.users), titles=np.array(held.titles), scores=held.catalogue_scores)
+    atomic.write_bytes(path, buffer.getvalue())
+
+
+def _run_worker(contender: Contender, threads: int, requests: dict, config: BenchConfig, order_reference: str) -> dict:
+    first_pass = threads == config.threads[0]
     spec = {"kind": contender.kind, "model": contender.model, "backend": contender.backend, "threads": threads,
             "requests": requests, "warmup": config.warmup, "seconds_per_cell": config.seconds_per_cell,
             "min_calls": config.min_calls, "max_calls": config.max_calls,
-            "rmse_data": config.data if threads == config.threads[0] else ""}
+            "rmse_data": config.data if first_pass else "",
+            "order_reference": order_reference if first_pass and contender.kind == "tflite" else ""}
     started = time.perf_counter()
     worker = subprocess.Popen([contender.python, "-m", "benchmarks.worker", json.dumps(spec)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -114,10 +136,15 @@ def run_matrix(config: BenchConfig) -> dict:
     architecture = load_model(config.models[0]).manifest["architecture"]
 
     requests = {str(n): pick_request(config.data, n, config.seed) for n in config.candidate_counts}
+    output = Path(config.output_dir)
+    order_reference = ""
+    if config.order_users > 0 and any(contender.kind == "tflite" for contender in selected):
+        order_reference = str(output / "order_reference.npz")
+        write_order_reference(config, Path(order_reference))
     runs = [(contender, threads) for contender in selected for threads in config.threads]
     results: dict[str, dict] = {}
     for contender, threads in tqdm(runs, desc="contenders", unit="process", file=sys.stderr):
-        measured = _run_worker(contender, threads, requests, config)
+        measured = _run_worker(contender, threads, requests, config, order_reference)
         entry = results.setdefault(contender.name, {
             "runtime": measured["runtime"], "model": contender.model,
             "size_bytes": contender.size_bytes,
@@ -126,6 +153,8 @@ def run_matrix(config: BenchConfig) -> dict:
         if "test_rmse" in measured:
             entry["test_rmse"] = round(measured["test_rmse"], 5)
             entry["cold_start_s"], entry["peak_rss_mb"] = measured["cold_start_s"], measured["peak_rss_mb"]
+        if "order" in measured:
+            entry["order"] = measured["order"]
         for n, cell in measured["cells"].items():
             flops = request_flops(architecture, int(n), user_side_once=contender.kind == "tflite")
             cell["candidates_per_s"] = round(int(n) / (cell["p50_us"] / 1e6))
@@ -146,10 +175,11 @@ def run_matrix(config: BenchConfig) -> dict:
         "flops_note": "multiply-adds x2 of the dense layers; lookups, biases and activations not counted",
         "peak_rss_note": "each contender's own process, read after loading and serving the timed requests "
                          "(before its accuracy pass, which loads the whole test split)",
+        "order_note": f"each converted model in its own runtime against the float32 SavedModel, over "
+                      f"{config.order_users} users' whole catalogue (trainer.metrics.order_agreement)",
         "architecture": architecture,
         "contenders": results,
     }
-    output = Path(config.output_dir)
     atomic.write_json(output / "results.json", report)
     atomic.write_bytes(output / "results.md", markdown_table(report).encode())
     plot(report, output)
@@ -163,7 +193,8 @@ def markdown_table(report: dict) -> str:
     focus = "100" if 100 in counts else str(counts[-1])
     head = (["contender", "threads"] + [f"p50 µs N={n}" for n in counts]
             + [f"p95/p99 µs N={focus}", f"cand/s N={focus}", f"GFLOP/s N={focus}", f"× SavedModel sig. N={focus}",
-               "cold start s", "peak MB", "size KB", "test RMSE"])
+               "cold start s", "peak MB", "size KB", "test RMSE", "distinct scores*", "top-10 overlap*",
+               "pairs in order*"])
     rows = []
     for name, entry in report["contenders"].items():
         for threads, cells in entry["threads"].items():
@@ -172,11 +203,15 @@ def markdown_table(report: dict) -> str:
                 f"{cell['p95_us']:.1f} / {cell['p99_us']:.1f}", f"{cell['candidates_per_s']:,}",
                 f"{cell['gflops_per_s']:.2f}", f"{cell.get('p50_vs_savedmodel_signature', float('nan')):.3f}",
                 f"{entry.get('cold_start_s', float('nan')):.2f}", f"{entry.get('peak_rss_mb', float('nan')):.0f}",
-                f"{entry['size_bytes'] / 1024:.0f}", f"{entry.get('test_rmse', float('nan')):.4f}"])
+                f"{entry['size_bytes'] / 1024:.0f}", f"{entry.get('test_rmse', float('nan')):.4f}",
+                *(f"{entry['order'][key]:.{digits}f}" if "order" in entry else ""
+                  for key, digits in (("distinct_scores", 0), ("top_10_overlap", 4), ("pair_agreement", 4)))])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(str(value) for value in row) + " |" for row in rows]
     hardware = report["machine"]
-    return "\n".join(lines) + f"\n\nMachine: {hardware['cpu']}, {hardware['cpus']} CPUs, {hardware['platform']}.\n"
+    return "\n".join(lines) + (
+        f"\n\n\\* {report['order_note']}.\n\nMachine: {hardware['cpu']}, {hardware['cpus']} CPUs, "
+        f"{hardware['platform']}.\n")
 
 
 def plot(report: dict, output: Path) -> None:

@@ -14,8 +14,10 @@ timed requests, before the optional accuracy pass loads the whole test split.
 Spec fields: ``kind`` (``savedmodel_signature``, ``savedmodel_call`` or
 ``tflite``), ``model``, ``backend`` (tflite only), ``threads``, ``requests``
 (``{N: [user_id, [titles]]}``, the same for every contender), ``warmup``,
-``seconds_per_cell``, ``min_calls``, ``max_calls``, and ``rmse_data`` (a test
-``.npz`` to compute RMSE on, or empty).
+``seconds_per_cell``, ``min_calls``, ``max_calls``, ``rmse_data`` (a test
+``.npz`` to compute RMSE on, or empty) and ``order_reference`` (the SavedModel's
+scores of some users' whole catalogue, ``matrix.write_order_reference``, to
+compare this contender's order with; or empty).
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ def run(spec: dict) -> dict:
     result = {"runtime": runtime, "cells": cells, "peak_rss_mb": round(peak_rss_mb(), 1)}
     if spec["rmse_data"]:
         result["test_rmse"] = test_rmse(score, spec["rmse_data"])
+    if spec.get("order_reference"):
+        with np.load(spec["order_reference"], allow_pickle=False) as reference:
+            users, titles, expected = reference["users"].tolist(), reference["titles"].tolist(), reference["scores"]
+        result["order"] = metrics.order_agreement(expected, scoring.catalogue_scores(score, users, titles))
     return result
 
 

@@ -15,18 +15,26 @@ class ConvertConfig:
     Attributes:
         saved_model: The ranker SavedModel: a version folder, or the base folder
             written by ``edgerank train`` (its highest version is taken).
-        quantize: none (float32), float16, dynamic (int8 weights) or int8 (full integer).
+        quantize: none (float32), float16, dynamic (int8 weights, hybrid kernels) or int8 (int8 weights, float
+            arithmetic; see int8_activations).
         output: The bundle folder to write; empty means artifacts/edge/<variant>
             (float32, float16, dynamic or int8).
         validation_data: ``.npz`` with ``user_id``, ``movie_title`` and ``user_rating``
             (the test split ``edgerank train`` writes to ``data/test.npz``).
-        calibration_data: ``.npz`` of training pairs the int8 variant calibrates on.
-        calibration_requests: Calibration requests (distinct users) for int8.
+        calibration_data: ``.npz`` of training pairs full-integer int8 calibrates on.
+        calibration_requests: Calibration requests (distinct users) for full-integer int8.
         calibration_candidates: Titles per calibration request.
+        int8_activations: Make int8 full-integer (activations int8 too, for integer-only accelerators);
+            a ranker's order collapses then, and the order gate refuses it.
         tolerance: Largest score difference accepted between the SavedModel and
             the float32 model on any validation pair.
         rmse_tolerance: Quality gate: how much worse than the SavedModel's a
             variant's validation RMSE may be.
+        min_top_10_overlap: Order gate: the least mean share of the SavedModel's top 10 titles per user
+            that a variant's top 10 must keep.
+        min_pair_agreement: Order gate: the least share of title pairs a variant must order as the
+            SavedModel does (ties count half).
+        order_users: Users (from the validation data, seeded) whose whole catalogue the order gate scores.
         target_runtime: The oldest TFLite runtime the model must load in.
         per_channel_dense: Quantize dense kernels per channel (FULLY_CONNECTED v12, runtime >= 2.17).
         seed: Seeds the calibration sample.
@@ -39,8 +47,12 @@ class ConvertConfig:
     calibration_data: str = "artifacts/data/train.npz"
     calibration_requests: int = 200
     calibration_candidates: int = 100
+    int8_activations: bool = False
     tolerance: float = 1e-4
     rmse_tolerance: float = 0.01
+    min_top_10_overlap: float = 0.98
+    min_pair_agreement: float = 0.995
+    order_users: int = 200
     target_runtime: str = "2.14.0"
     per_channel_dense: bool = False
     seed: int = 42
@@ -57,6 +69,6 @@ class BundleConfig:
         android: Lay the bundle out for Android assets and print the Kotlin that loads it.
     """
 
-    model: str = "artifacts/edge/float32"
+    model: str = "artifacts/edge/int8"
     out: str = "artifacts/bundle"
     android: bool = False

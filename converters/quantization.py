@@ -2,11 +2,17 @@
 
 * ``none``: float32 weights and arithmetic (the reference).
 * ``float16``: weights stored as float16, computed in float32.
-* ``dynamic``: dynamic-range quantization, int8 weights with float activations.
-* ``int8``: full-integer quantization; weights and activations are int8, with
-  activation ranges calibrated on a sample of training (user, titles) requests.
-  The string inputs and the vocabulary lookups stay as they are, so the model
-  still takes raw strings and returns float32 ratings.
+* ``dynamic``: dynamic-range quantization, int8 weights; its hybrid kernels
+  quantize the activations to int8 on the fly.
+* ``int8``: int8 weights with per-channel scales, float32 arithmetic
+  (``converters.weight_only``): the size of int8, the order of float32.
+  With ``int8_activations``, full-integer quantization instead: weights and
+  activations int8, with activation ranges calibrated on a sample of training
+  (user, titles) requests, for integer-only accelerators. A ranker's outputs
+  then take a few hundred levels at most, and the order gate refuses it.
+
+The string inputs and the vocabulary lookups stay as they are in every variant,
+so the model still takes raw strings and returns float32 ratings.
 
 Dense layers are quantized per tensor, not per channel: per-channel dense
 kernels need ``FULLY_CONNECTED`` version 12, which runtimes before 2.17
@@ -33,19 +39,21 @@ Sample = dict[str, np.ndarray]
 
 
 def configure(converter: tf.lite.TFLiteConverter, quantize: str, per_channel_dense: bool,
-              representative: Callable[[], Iterable[Sample]]) -> None:
+              representative: Callable[[], Iterable[Sample]] | None, int8_activations: bool = False) -> None:
     """Sets the converter's optimisations for one variant.
 
     Args:
         converter: A converter for the ranker's ``score`` signature.
         quantize: One of ``VARIANTS``.
         per_channel_dense: Quantize dense kernels per channel (needs runtime >= 2.17).
-        representative: Calibration requests, used by ``int8`` only.
+        representative: Calibration requests, used by full-integer ``int8`` only.
+        int8_activations: ``int8`` is full-integer; otherwise the converter
+            writes float32 and ``converters.weight_only`` quantizes its weights.
     """
     if quantize not in VARIANTS:
         raise ValueError(f"unknown quantization {quantize!r}; choose one of {sorted(VARIANTS)}")
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantize == "none":
+    if quantize == "none" or (quantize == "int8" and not int8_activations):
         return
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel_dense

@@ -18,7 +18,12 @@ any TFLite interpreter runs it. It comes in four variants
    model through ``edge_runtime`` (what the device runs, one user against their
    titles). The float32 model must match within ``tolerance`` on every pair;
    every variant must keep its test RMSE within ``rmse_tolerance`` of the
-   SavedModel's (the quality gate).
+   SavedModel's (the quality gate). A ranker is judged by its order, so both
+   models also score the whole catalogue for ``order_users`` users: every
+   variant must keep ``min_top_10_overlap`` of each user's top 10 and order
+   ``min_pair_agreement`` of the title pairs as the SavedModel does (the order
+   gate, ``trainer.metrics.order_agreement``); NDCG@10 of the test titles is
+   reported for both.
 3. Delegate: the CPU delegate the model runs with is recorded (XNNPACK if it
    accepts the model, else the built-in kernels).
 
@@ -29,21 +34,21 @@ the names it keeps in ``edge_runtime.contract``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
-from converters import bundle, compatibility, quantization
+from converters import bundle, compatibility, quantization, weight_only
 from converters.config import ConvertConfig
 from edge_runtime import EdgeRanker, atomic
 from edge_runtime.contract import SIGNATURE
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.manifest import sha256_hex
-from trainer import metrics, scoring, serving
+from trainer import scoring, serving
 from trainer.formats import Columns
 from trainer.splits import SplitFileError, read_split
 
@@ -63,13 +68,21 @@ OUT_OF_VOCABULARY = (
 
 @dataclass(frozen=True)
 class Validation:
-    """How closely a converted model matches the SavedModel on the validation pairs.
+    """How closely a converted model matches the SavedModel (``trainer.scoring.compare``'s figures).
 
     Attributes:
-        pairs: (user, title) pairs scored by both models.
+        pairs: (user, title) validation pairs scored by both models.
         max_abs_diff: Largest absolute score difference over those pairs.
         test_rmse: The converted model's RMSE on them.
         saved_model_test_rmse: The SavedModel's RMSE on them.
+        ndcg_at_10: NDCG@10 of each user's validation titles ranked by the converted model.
+        saved_model_ndcg_at_10: The same, ranked by the SavedModel.
+        order_users: Users whose whole catalogue both models scored.
+        order_titles: The catalogue's size.
+        distinct_scores: Median distinct scores per user over the catalogue (the order's resolution).
+        top_10_overlap: Mean share of the SavedModel's top 10 per user that the converted model keeps.
+        top_100_overlap: The same for the top 100.
+        pair_agreement: Share of title pairs ordered as the SavedModel orders them (ties count half).
         backend: The edge interpreter that scored the converted model.
         cpu_delegate: ``xnnpack`` or ``none`` (built-in kernels): what runs it.
     """
@@ -78,6 +91,14 @@ class Validation:
     max_abs_diff: float
     test_rmse: float
     saved_model_test_rmse: float
+    ndcg_at_10: float
+    saved_model_ndcg_at_10: float
+    order_users: int
+    order_titles: int
+    distinct_scores: float
+    top_10_overlap: float
+    top_100_overlap: float
+    pair_agreement: float
     backend: str
     cpu_delegate: str
 
@@ -93,12 +114,7 @@ class ConversionReport:
         sha256: The model's SHA-256.
         ops: The ops and versions the model uses (``"FULLY_CONNECTED v4"``).
         min_runtime_version: The oldest TFLite runtime that runs it.
-        cpu_delegate: ``xnnpack`` or ``none`` (built-in kernels).
-        validated_pairs: (user, title) test pairs scored by both models.
-        max_abs_diff: Largest absolute score difference over those pairs.
-        test_rmse: The converted model's RMSE on them.
-        saved_model_test_rmse: The SavedModel's RMSE on them.
-        backend: The edge interpreter that scored the converted model.
+        validation: How it compares with the SavedModel.
     """
 
     bundle: str
@@ -107,12 +123,7 @@ class ConversionReport:
     sha256: str
     ops: list[str]
     min_runtime_version: str
-    cpu_delegate: str
-    validated_pairs: int
-    max_abs_diff: float
-    test_rmse: float
-    saved_model_test_rmse: float
-    backend: str
+    validation: Validation
 
 
 def _read(path: str, columns: tuple[str, ...], what: str) -> Columns:
@@ -137,46 +148,48 @@ def convert(saved_model_dir: Path, config: ConvertConfig) -> tuple[bytes, compat
         CompatibilityError: The model needs ops the target runtime lacks.
     """
     representative = None
-    if config.quantize == "int8":
+    if config.quantize == "int8" and config.int8_activations:
         calibration = _read(config.calibration_data, ("user_id", "movie_title"), "calibration data")
         representative = quantization.representative_requests(
             calibration["user_id"], calibration["movie_title"], config.calibration_requests,
             config.calibration_candidates, config.seed)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[SIGNATURE])
-    quantization.configure(converter, config.quantize, config.per_channel_dense, representative)
+    quantization.configure(converter, config.quantize, config.per_channel_dense, representative,
+                           config.int8_activations)
     with quantization.string_capable_calibration():
         model = converter.convert()
+    if config.quantize == "int8" and not config.int8_activations:
+        model = weight_only.quantize_weights(model)
     model_ops = compatibility.inspect(model)
     compatibility.check(model_ops, config.target_runtime)
     return model, model_ops
 
 
-def validate(ranker: EdgeRanker, pairs: Columns, reference: np.ndarray, config: ConvertConfig) -> Validation:
-    """Scores the validation pairs with the converted model and gates it against the SavedModel's scores.
+def validate(ranker: EdgeRanker, reference: scoring.Reference, config: ConvertConfig) -> Validation:
+    """Scores what the SavedModel scored with the converted model, and gates it.
 
     Args:
         ranker: The converted model, loaded in the edge client.
-        pairs: ``user_id``, ``movie_title`` and ``user_rating`` columns.
-        reference: The SavedModel's scores of the same pairs.
-        config: The variant and its tolerances: float32 must match within
+        reference: The SavedModel's scores (``trainer.scoring.reference_scores``).
+        config: The variant and its gates: float32 must match within
             ``tolerance`` on every pair; every variant must keep its RMSE within
-            ``rmse_tolerance`` of the SavedModel's.
+            ``rmse_tolerance`` of the SavedModel's, and keep its order
+            (``min_top_10_overlap``, ``min_pair_agreement``).
 
     Returns:
         The comparison.
 
     Raises:
-        ConversionError: The model fails the tolerance or the quality gate.
+        ConversionError: The model fails the tolerance, the quality gate or the order gate.
     """
-    converted = scoring.score_pairs(ranker.score, pairs["user_id"], pairs["movie_title"])
-    validation = Validation(
-        pairs=len(reference), max_abs_diff=float(np.max(np.abs(converted - reference))),
-        test_rmse=metrics.rmse(converted, pairs["user_rating"]),
-        saved_model_test_rmse=metrics.rmse(reference, pairs["user_rating"]),
-        backend=f"{ranker.backend.name} {ranker.backend.version}", cpu_delegate=ranker.cpu_delegate)
-    log.info("%s vs SavedModel on %d test pairs: max |diff| %.2e, RMSE %.4f vs %.4f (%s, %s)",
-             config.quantize, validation.pairs, validation.max_abs_diff, validation.test_rmse,
-             validation.saved_model_test_rmse, validation.backend, validation.cpu_delegate)
+    validation = Validation(**scoring.compare(ranker.score, reference),
+                            backend=f"{ranker.backend.name} {ranker.backend.version}", cpu_delegate=ranker.cpu_delegate)
+    log.info("%s vs SavedModel on %d test pairs: max |diff| %.2e, RMSE %.4f vs %.4f, NDCG@10 %.4f vs %.4f; over "
+             "%d users x %d titles: %.0f distinct scores per user, top-10 overlap %.4f, top-100 %.4f, pairs in "
+             "order %.4f (%s, %s)", config.quantize, validation.pairs, validation.max_abs_diff, validation.test_rmse,
+             validation.saved_model_test_rmse, validation.ndcg_at_10, validation.saved_model_ndcg_at_10,
+             validation.order_users, validation.order_titles, validation.distinct_scores, validation.top_10_overlap,
+             validation.top_100_overlap, validation.pair_agreement, validation.backend, validation.cpu_delegate)
     if config.quantize == "none" and not validation.max_abs_diff <= config.tolerance:
         raise ConversionError(f"converted model differs from the SavedModel by {validation.max_abs_diff:.3g} > "
                               f"{config.tolerance:g} on the validation data")
@@ -184,6 +197,14 @@ def validate(ranker: EdgeRanker, pairs: Columns, reference: np.ndarray, config: 
         raise ConversionError(
             f"quality gate: the {config.quantize} variant's test RMSE {validation.test_rmse:.4f} is worse than the "
             f"SavedModel's {validation.saved_model_test_rmse:.4f} by more than {config.rmse_tolerance:g}")
+    if not (validation.top_10_overlap >= config.min_top_10_overlap
+            and validation.pair_agreement >= config.min_pair_agreement):
+        raise ConversionError(
+            f"order gate: the {config.quantize} variant keeps a top-10 overlap of {validation.top_10_overlap:.4f} "
+            f"with the SavedModel (at least {config.min_top_10_overlap:g}) and orders {validation.pair_agreement:.4f} "
+            f"of title pairs alike (at least {config.min_pair_agreement:g}), with "
+            f"{validation.distinct_scores:.0f} distinct scores per user, over {validation.order_users} users x "
+            f"{validation.order_titles} titles")
     return validation
 
 
@@ -205,13 +226,15 @@ def describe(info: dict[str, Any], saved_model_dir: Path, config: ConvertConfig,
         "signature": signature,
         "architecture": info["architecture"],
         "out_of_vocabulary": OUT_OF_VOCABULARY,
-        "quantization": {"mode": config.quantize, "per_channel_dense": config.per_channel_dense},
+        "quantization": {"mode": config.quantize, "per_channel_dense": config.per_channel_dense,
+                         "int8_activations": config.quantize == "int8" and config.int8_activations},
         "runtime": {"ops": model_ops.ops, "min_runtime_version": model_ops.min_runtime_version,
                     "target_runtime": config.target_runtime, "cpu_delegate": validation.cpu_delegate},
-        "metrics": {"test_rmse": validation.test_rmse, "saved_model_test_rmse": validation.saved_model_test_rmse,
-                    "max_abs_diff": validation.max_abs_diff, "pairs": validation.pairs,
+        "metrics": {**{name: value for name, value in dataclasses.asdict(validation).items()
+                       if name != "cpu_delegate"},
                     "tolerance": config.tolerance if config.quantize == "none" else None,
-                    "rmse_tolerance": config.rmse_tolerance, "backend": validation.backend},
+                    "rmse_tolerance": config.rmse_tolerance, "min_top_10_overlap": config.min_top_10_overlap,
+                    "min_pair_agreement": config.min_pair_agreement},
         "training": {"saved_model": str(saved_model_dir), "model_version": info["version"],
                      "data_fingerprint": info["data_fingerprint"], "trained": info["created"],
                      "test_metrics": info["test_metrics"]},
@@ -246,18 +269,17 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
         raise ConversionError(f"{saved_model_dir} has no {SIGNATURE!r} signature: it is not an EdgeRank ranker")
 
     model, model_ops = convert(saved_model_dir, config)
-    reference = scoring.saved_model_scorer(loaded)(pairs["user_id"], pairs["movie_title"])
+    titles = serving.read_titles(saved_model_dir)
+    reference = scoring.reference_scores(loaded, pairs, titles, config.order_users, config.seed)
     output = Path(config.output or Path("artifacts", "edge", quantization.VARIANTS[config.quantize]))
     with atomic.directory(output) as folder:
         ranker = EdgeRanker(bundle.write_model(folder, model), verify=False)
         try:
-            validation = validate(ranker, pairs, reference, config)
+            validation = validate(ranker, reference, config)
         except ConversionError as error:
             raise ConversionError(f"{error}; the previous bundle at {output} is kept") from error
         bundle.write_description(folder, model, describe(info, saved_model_dir, config, model_ops, validation,
-                                                         ranker.signature()), serving.read_titles(saved_model_dir))
-    return ConversionReport(
-        bundle=str(output), quantization=config.quantize, size_bytes=len(model), sha256=sha256_hex(model),
-        ops=model_ops.ops, min_runtime_version=model_ops.min_runtime_version, cpu_delegate=validation.cpu_delegate,
-        validated_pairs=validation.pairs, max_abs_diff=validation.max_abs_diff, test_rmse=validation.test_rmse,
-        saved_model_test_rmse=validation.saved_model_test_rmse, backend=validation.backend)
+                                                         ranker.signature()), titles)
+    return ConversionReport(bundle=str(output), quantization=config.quantize, size_bytes=len(model),
+                            sha256=sha256_hex(model), ops=model_ops.ops,
+                            min_runtime_version=model_ops.min_runtime_version, validation=validation)

@@ -220,7 +220,8 @@ class EvalConfig:
         output_dir: Where results.json and results.md go.
         validation_fraction: Share of the training ratings held out for model selection.
         folds: Also evaluate on the archive's u1–u5 splits (retrains EdgeRank's models five times).
-        seed: Seeds the validation split.
+        order_users: Users whose whole catalogue the int8 model and the SavedModel both score, to compare orders.
+        seed: Seeds the validation split and the users compared.
     """
 
     data: str | None = None
@@ -228,5 +229,6 @@ class EvalConfig:
     output_dir: str = "artifacts/eval"
     validation_fraction: float = 0.1
     folds: bool = True
+    order_users: int = 200
     seed: int = 42
     split: SplitConfig = field(default_factory=SplitConfig)

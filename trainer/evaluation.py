@@ -10,8 +10,11 @@ What it measures, so that nothing can flatter the models:
 * Retrieval under both protocols of ``trainer.metrics``: every title a
   candidate, and titles rated in training excluded.
 * EdgeRank's ranker as the SavedModel scores it and as the int8 ``.tflite``
-  scores it on the edge runtime (the number a device sees); EdgeRank's
-  retrieval from its towers' embeddings.
+  scores it on the edge runtime (the number a device sees), with the order
+  the int8 model keeps against the SavedModel's over ``order_users`` users'
+  whole catalogue (``trainer.scoring.compare``); NDCG@10 of each user's test
+  titles for every rating model; EdgeRank's retrieval from its towers'
+  embeddings.
 * The five canonical ``u1``–``u5`` splits shipped with the archive: every
   model, EdgeRank's retrained on each fold with the same configuration; mean
   and standard deviation.
@@ -94,28 +97,34 @@ def _baselines(split: _Split, chosen: dict[str, dict]) -> dict[str, dict[str, fl
     results = {}
     for name, model_class in RATING_MODELS.items():
         model = model_class(split.index, **chosen[name]).fit(split.train)
-        results[name] = {"rmse": metrics.rmse(model.predict(split.test["user_id"], split.test["movie_title"]),
-                                              split.test["user_rating"])}
+        results[name] = _rating_figures(model.predict(split.test["user_id"], split.test["movie_title"]), split)
     for name, model_class in RETRIEVAL_MODELS.items():
         model = model_class(split.index, **chosen[name]).fit(split.train)
         results[name] = _retrieval_figures(model.scores(split.index.users), split)
     return results
 
 
-def _edgerank_models(split: _Split, artifacts: Path) -> dict[str, dict[str, float]]:
+def _rating_figures(predicted: np.ndarray, split: _Split) -> dict[str, float]:
+    test = split.test
+    return {"rmse": metrics.rmse(predicted, test["user_rating"]),
+            "ndcg_at_10": metrics.ndcg_at_k(predicted, test["user_rating"], test["user_id"])}
+
+
+def _edgerank_models(split: _Split, artifacts: Path, config: EvalConfig) -> dict[str, dict[str, float]]:
     """EdgeRank's trained models on the split's test ratings (see the module docstring)."""
     from edge_runtime import EdgeRanker
     from trainer.retrieval_serving import read_embeddings
 
-    predicted = scoring.saved_model_scorer(serving.resolve(artifacts / "ranking"))(
-        split.test["user_id"], split.test["movie_title"])
-    results = {"edgerank_ranker": {"rmse": metrics.rmse(predicted, split.test["user_rating"])}}
+    reference = scoring.reference_scores(serving.resolve(artifacts / "ranking"), split.test, split.index.titles,
+                                         config.order_users, config.seed)
+    results = {"edgerank_ranker": _rating_figures(reference.pair_scores, split)}
     int8 = artifacts / "edge" / "int8"
     if int8.is_dir():
         device = EdgeRanker(int8)
-        on_device = scoring.score_pairs(device.score, split.test["user_id"], split.test["movie_title"])
-        results["edgerank_ranker_int8_tflite"] = {"rmse": metrics.rmse(on_device, split.test["user_rating"]),
-                                                  "backend": f"{device.backend.name} {device.backend.version}"}
+        figures = scoring.compare(device.score, reference)
+        results["edgerank_ranker_int8_tflite"] = {
+            "rmse": figures["test_rmse"], "ndcg_at_10": figures["ndcg_at_10"],
+            **{key: figures[key] for key in metrics.ORDER_FIGURES}, "backend": f"{device.backend.name} {device.backend.version}"}
     towers = read_embeddings(artifacts / "retrieval")
     users = dict(zip(towers["user_ids"].tolist(), towers["user_embeddings"]))
     titles = dict(zip(towers["titles"].tolist(), towers["title_embeddings"]))
@@ -140,8 +149,7 @@ def _edgerank_on_fold(split: _Split, config: TrainConfig) -> dict[str, dict[str,
                                           config.retrieval, config.seed, verbose=0)
     scores = retrieval.embed(towers.user_model, split.index.users) @ retrieval.embed(
         towers.movie_model, split.index.titles).T
-    return {"edgerank_ranker": {"rmse": metrics.rmse(predicted, split.test["user_rating"])},
-            "edgerank_retrieval": _retrieval_figures(scores, split)}
+    return {"edgerank_ranker": _rating_figures(predicted, split), "edgerank_retrieval": _retrieval_figures(scores, split)}
 
 
 def run_eval(config: EvalConfig) -> dict[str, Any]:
@@ -169,7 +177,7 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     log.info("Chosen on the validation split: %s", chosen)
 
     split = _Split(train, test, index)
-    results = {**_baselines(split, chosen), **_edgerank_models(split, artifacts)}
+    results = {**_baselines(split, chosen), **_edgerank_models(split, artifacts, config)}
     folds: dict[str, list[dict]] = {}
     if config.folds:
         train_config = TrainConfig.from_dict(trained["config"])
@@ -196,10 +204,11 @@ def _summarize(folds: dict[str, list[dict]]) -> dict[str, dict[str, list[float]]
 
 
 def markdown_table(report: dict) -> str:
-    """One row per model: test RMSE, top-k under both protocols, the five folds' mean ± sd."""
+    """One row per model: test RMSE, NDCG@10, the order kept against the SavedModel,
+    top-k under both protocols, the five folds' mean ± sd."""
     ks = [f"top_{k}" for k in metrics.TOP_KS]
-    head = (["model", "test RMSE"] + [f"{k} all" for k in ks] + [f"{k} unseen" for k in ks]
-            + ["u1–u5 RMSE", "u1–u5 top_100 all", "u1–u5 top_10 unseen"])
+    head = (["model", "test RMSE", "NDCG@10", "top-10 overlap", "pairs in order"] + [f"{k} all" for k in ks]
+            + [f"{k} unseen" for k in ks] + ["u1–u5 RMSE", "u1–u5 top_100 all", "u1–u5 top_10 unseen"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def cell(figures: dict, key: str, digits: int = 4) -> str:
@@ -210,7 +219,8 @@ def markdown_table(report: dict) -> str:
         return f"{value[0]:.4f} ± {value[1]:.4f}" if value else ""
 
     for name, figures in report["test"].items():
-        row = [name.replace("_", " "), cell(figures, "rmse")]
+        row = [name.replace("_", " "), cell(figures, "rmse"), cell(figures, "ndcg_at_10"),
+               cell(figures, "top_10_overlap"), cell(figures, "pair_agreement")]
         row += [cell(figures, f"all_{k}") for k in ks] + [cell(figures, f"unseen_{k}") for k in ks]
         row += [spread(name, "rmse"), spread(name, "all_top_100"), spread(name, "unseen_top_10")]
         lines.append("| " + " | ".join(row) + " |")

@@ -1,4 +1,4 @@
-"""Offline metrics: rating error and top-k retrieval accuracy under two protocols.
+"""Offline metrics: rating error, top-k retrieval accuracy, and how well a ranker keeps an order.
 
 Retrieval accuracy follows ``FactorizedTopK``: for each test rating (user,
 title), is the title among the user's k best-scored titles? Two protocols:
@@ -6,6 +6,11 @@ title), is the title among the user's k best-scored titles? Two protocols:
 * ``all``: every catalogue title is a candidate (the TFRS tutorials').
 * ``unseen``: titles the user rated in training are removed first (a
   recommender's: nobody is recommended what they already rated).
+
+A ranker is judged by the order it produces, so a converted or quantized model
+is compared with its reference user by user over the whole catalogue
+(``order_agreement``: distinct scores, top-k overlap, pairs kept in order), and
+both rank each user's test titles (``ndcg_at_k``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,12 @@ import numpy as np
 
 #: Cut-offs reported for retrieval.
 TOP_KS = (1, 10, 50, 100)
+#: Cut-offs of the top-k overlap ``order_agreement`` reports.
+OVERLAP_KS = (10, 100)
+#: The figures ``order_agreement`` returns.
+ORDER_FIGURES = ("distinct_scores", "top_10_overlap", "top_100_overlap", "pair_agreement")
+#: Titles per user that ``order_agreement`` compares pairwise; larger catalogues are sampled to this many.
+MAX_PAIRWISE_TITLES = 4096
 
 
 def rmse(predictions: np.ndarray, ratings: np.ndarray) -> float:
@@ -45,3 +56,77 @@ def top_k_accuracy(scores: np.ndarray, test_rows: np.ndarray, test_columns: np.n
         mine = test_rows == row
         rank[mine] = (scores[row][None, :] >= target[mine][:, None]).sum(axis=1) - 1
     return {f"top_{k}": float(np.mean(rank < k)) for k in ks}
+
+
+def order_agreement(reference: np.ndarray, scores: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """How well ``scores`` keep the order ``reference`` gives each user's titles.
+
+    Args:
+        reference: [users, titles] reference scores (the float32 SavedModel's).
+        scores: [users, titles] the same users and titles, scored by the model under test.
+        seed: Seeds the title sample for catalogues over ``MAX_PAIRWISE_TITLES``.
+
+    Returns:
+        ``distinct_scores``: the median number of distinct scores a user's titles get;
+        ``top_10_overlap``, ``top_100_overlap``: the mean share of the reference's
+        top k that the model's top k holds; ``pair_agreement``: the mean share of
+        title pairs that the reference orders strictly and the model orders the
+        same way, a tie in the model counting half (over a seeded sample of
+        ``MAX_PAIRWISE_TITLES`` titles per user when the catalogue is larger).
+    """
+    reference, scores = np.asarray(reference, np.float64), np.asarray(scores, np.float64)
+    rng = np.random.default_rng(seed)
+    distinct, agreement, overlaps = [], [], {k: [] for k in OVERLAP_KS}
+    for ref, got in zip(reference, scores):
+        distinct.append(len(np.unique(got)))
+        for k in OVERLAP_KS:
+            best = np.argsort(-ref, kind="stable")[:k]
+            overlaps[k].append(len(np.intersect1d(best, np.argsort(-got, kind="stable")[:k])) / len(best))
+        if len(ref) > MAX_PAIRWISE_TITLES:
+            sample = rng.choice(len(ref), MAX_PAIRWISE_TITLES, replace=False)
+            ref, got = ref[sample], got[sample]
+        agreement.append(_pair_agreement(ref, got))
+    return {"distinct_scores": float(np.median(distinct)),
+            **{f"top_{k}_overlap": float(np.mean(overlaps[k])) for k in OVERLAP_KS},
+            "pair_agreement": float(np.mean(agreement))}
+
+
+def _pair_agreement(reference: np.ndarray, scores: np.ndarray, block: int = 256) -> float:
+    """Share of the pairs ``reference`` orders strictly that ``scores`` order alike (ties: half)."""
+    order = np.argsort(reference, kind="stable")
+    reference, scores = reference[order], scores[order]
+    agree = total = 0.0
+    for start in range(0, len(reference), block):
+        # Rows i in this block against every later j: i < j in reference order.
+        rows = np.arange(start, min(start + block, len(reference)))
+        later = np.arange(len(reference))[None, :] > rows[:, None]
+        strict = later & (reference[None, :] > reference[rows, None])
+        agree += np.sum(strict & (scores[None, :] > scores[rows, None])) + 0.5 * np.sum(
+            strict & (scores[None, :] == scores[rows, None]))
+        total += np.sum(strict)
+    return agree / total if total else 1.0
+
+
+def ndcg_at_k(scores: np.ndarray, ratings: np.ndarray, users: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k of each user's rated titles ranked by ``scores``, with the rating as the gain.
+
+    Args:
+        scores, ratings, users: One row per (user, title) test pair: the model's
+            score, the user's rating, the user.
+        k: Cut-off.
+
+    Returns:
+        The mean over users of DCG@k / ideal DCG@k, where DCG sums
+        ``rating / log2(rank + 1)`` over the top k (ties in ``scores`` keep the
+        pairs' order).
+    """
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    values = []
+    order = np.argsort(users, kind="stable")
+    boundaries = np.flatnonzero(users[order][1:] != users[order][:-1]) + 1
+    for rows in np.split(order, boundaries):
+        gains = np.asarray(ratings[rows], np.float64)
+        ranked = gains[np.argsort(-np.asarray(scores[rows], np.float64), kind="stable")][:k]
+        ideal = np.sort(gains)[::-1][:k]
+        values.append(float(ranked @ discounts[: len(ranked)] / (ideal @ discounts[: len(ideal)])))
+    return float(np.mean(values))

@@ -1,11 +1,15 @@
 """Scoring (user, title) pairs offline, to compare models on the same test pairs.
 
-Two helpers, used by the converter's validation, the benchmarks' RMSE and
-``edgerank eval``:
+Used by the converter's validation, the benchmarks' RMSE and ``edgerank eval``:
 
 * ``score_pairs`` scores pairs with any per-user scorer (``EdgeRanker.score``,
   or a SavedModel wrapped the same way), one call per distinct user: the way a
   device scores, one user against their candidates.
+* ``catalogue_scores`` scores every title for some users the same way: what
+  the order metrics (``trainer.metrics.order_agreement``) compare.
+* ``reference_scores`` keeps what a SavedModel scored, and ``compare`` holds
+  another model (a converted one, as the device runs it) against it: error,
+  NDCG@10 and order.
 * ``saved_model_scorer`` scores pairs through a ranker SavedModel's
   ``serving_default`` signature, in batches: the model's meaning.
 
@@ -17,12 +21,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge_runtime.contract import RATING_OUTPUT, TITLE_INPUT, USER_INPUT
+from trainer import metrics
+from trainer.formats import Columns
 
 #: ``(users, titles) -> ratings``: equal-length sequences of strings in, one float32 rating per pair out.
 PairScorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
@@ -50,6 +57,18 @@ def score_pairs(score: Callable[[str, list[str]], np.ndarray], users: np.ndarray
     return scores
 
 
+def catalogue_scores(score: Callable[[str, list[str]], np.ndarray], users: Sequence[str],
+                     titles: Sequence[str]) -> np.ndarray:
+    """Scores every title for every user, one ``score(user, titles)`` call per user.
+
+    Returns:
+        float32 [users, titles].
+    """
+    titles = list(titles)
+    return np.stack([np.asarray(score(str(user), titles), np.float32) for user in users]) if len(users) else \
+        np.empty((0, len(titles)), np.float32)
+
+
 def saved_model_scorer(saved_model: str | os.PathLike[str] | Any) -> PairScorer:
     """A ``PairScorer`` over a ranker SavedModel's ``serving_default`` signature.
 
@@ -73,3 +92,64 @@ def saved_model_scorer(saved_model: str | os.PathLike[str] | Any) -> PairScorer:
         return np.concatenate(batches) if batches else np.empty(0, np.float32)
 
     return score
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the SavedModel scored, for another model to be held against (``compare``).
+
+    Attributes:
+        pairs: Test pairs: ``user_id``, ``movie_title``, ``user_rating``.
+        pair_scores: The SavedModel's score of each pair.
+        users: The users whose whole catalogue was scored.
+        titles: The catalogue.
+        catalogue_scores: [users, titles] the SavedModel's scores.
+    """
+
+    pairs: Columns
+    pair_scores: np.ndarray
+    users: list[str]
+    titles: list[str]
+    catalogue_scores: np.ndarray
+
+
+def reference_scores(saved_model: str | os.PathLike[str] | Any, pairs: Columns, titles: Sequence[str],
+                     users: int, seed: int) -> Reference:
+    """Scores the test pairs, and ``users`` users' whole catalogue, with a ranker SavedModel.
+
+    Args:
+        saved_model: As for ``saved_model_scorer``.
+        pairs: ``user_id``, ``movie_title`` and ``user_rating`` columns.
+        titles: The catalogue.
+        users: How many of the pairs' users (a seeded sample; all when fewer) score the catalogue.
+        seed: Seeds the sample.
+    """
+    score = saved_model_scorer(saved_model)
+    candidates = np.unique(pairs["user_id"])
+    chosen = np.sort(np.random.default_rng(seed).choice(candidates, size=min(users, len(candidates)),
+                                                        replace=False)).tolist()
+    return Reference(pairs, score(pairs["user_id"], pairs["movie_title"]), chosen, list(titles),
+                     catalogue_scores(lambda user, some: score([user] * len(some), some), chosen, titles))
+
+
+def compare(score: Callable[[str, list[str]], np.ndarray], reference: Reference) -> dict[str, float | int]:
+    """Scores what ``reference`` holds with another model, one user at a time, and compares.
+
+    Returns:
+        ``pairs``, ``max_abs_diff`` (against the SavedModel, over the pairs),
+        ``test_rmse`` and ``saved_model_test_rmse``, ``ndcg_at_10`` and
+        ``saved_model_ndcg_at_10`` (``metrics.ndcg_at_k``), ``order_users``,
+        ``order_titles`` and ``metrics.order_agreement``'s figures.
+    """
+    pairs = reference.pairs
+    scores = score_pairs(score, pairs["user_id"], pairs["movie_title"])
+    return {
+        "pairs": len(scores), "max_abs_diff": float(np.max(np.abs(scores - reference.pair_scores))),
+        "test_rmse": metrics.rmse(scores, pairs["user_rating"]),
+        "saved_model_test_rmse": metrics.rmse(reference.pair_scores, pairs["user_rating"]),
+        "ndcg_at_10": metrics.ndcg_at_k(scores, pairs["user_rating"], pairs["user_id"]),
+        "saved_model_ndcg_at_10": metrics.ndcg_at_k(reference.pair_scores, pairs["user_rating"], pairs["user_id"]),
+        "order_users": len(reference.users), "order_titles": len(reference.titles),
+        **metrics.order_agreement(reference.catalogue_scores,
+                                  catalogue_scores(score, reference.users, reference.titles)),
+    }

@@ -80,7 +80,12 @@ def test_variants_meet_their_size_and_quality_limits(demo: Path) -> None:
         minimum = tuple(map(int, manifest["runtime"]["min_runtime_version"].split(".")))
         assert minimum <= (2, 14, 0), variant
         assert manifest["titles"]["count"] == 1664
-    assert manifests["int8"]["size_bytes"] <= 200 * 1024
+        # The order gate, over at least 200 users x the whole catalogue, against the float32 SavedModel.
+        assert metrics["order_users"] >= 200 and metrics["order_titles"] == 1664, variant
+        assert metrics["top_10_overlap"] >= 0.98 and metrics["pair_agreement"] >= 0.995, variant
+        assert metrics["distinct_scores"] >= 1600, variant  # no collapse into a few levels
+        assert metrics["ndcg_at_10"] == pytest.approx(metrics["saved_model_ndcg_at_10"], abs=0.01), variant
+    assert manifests["int8"]["size_bytes"] <= 0.4 * manifests["float32"]["size_bytes"]
     assert manifests["dynamic"]["size_bytes"] <= 200 * 1024
     assert manifests["float16"]["size_bytes"] < manifests["float32"]["size_bytes"] * 0.6
 
@@ -95,6 +100,8 @@ def _check_matrix(report: dict, counts: list[int], threads: list[int]) -> None:
         assert abs(entry["test_rmse"] - contenders["savedmodel_signature"]["test_rmse"]) <= (
             1e-4 if "float32" in name else 0.01), name
         assert sorted(entry["threads"]) == [str(t) for t in threads], name
+        if name.startswith("tflite_"):  # the order, measured in each runtime against the SavedModel
+            assert entry["order"]["top_10_overlap"] >= 0.98 and entry["order"]["pair_agreement"] >= 0.995, name
         for cells in entry["threads"].values():
             assert sorted(cells, key=int) == [str(n) for n in counts], name
             for cell in cells.values():

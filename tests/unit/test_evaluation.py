@@ -96,6 +96,11 @@ def test_eval_reports_every_model_on_the_same_split(trained: Path, bundles: dict
     assert test["edgerank_ranker"]["rmse"] == pytest.approx(trained_metrics["ranking"]["rmse"], abs=1e-4)
     int8 = json.loads((bundles["int8"] / "manifest.json").read_text())["metrics"]["test_rmse"]
     assert test["edgerank_ranker_int8_tflite"]["rmse"] == pytest.approx(int8, abs=1e-4)
+    # The int8 model keeps the SavedModel's order, as its manifest says the converter measured.
+    manifest = json.loads((bundles["int8"] / "manifest.json").read_text())["metrics"]
+    for key in ("top_10_overlap", "pair_agreement", "distinct_scores"):
+        assert test["edgerank_ranker_int8_tflite"][key] == pytest.approx(manifest[key], abs=1e-3), key
+    assert all(0 < test[name]["ndcg_at_10"] <= 1 for name in ("biases", "biased_mf", "edgerank_ranker"))
     assert all(0 < test[name]["rmse"] < 4 for name in ("global_mean", "biases", "biased_mf"))
     for name in ("popularity", "implicit_als", "edgerank_retrieval"):
         figures = test[name]
@@ -107,7 +112,7 @@ def test_eval_reports_every_model_on_the_same_split(trained: Path, bundles: dict
     mean, spread = report["folds"]["biases"]["rmse"]
     assert 0 < mean < 2 and spread >= 0
     table = (tmp_path / "results.md").read_text()
-    assert table.count("\n| ") == len(test) and "u1–u5 RMSE" in table
+    assert table.count("\n| ") == len(test) and "u1–u5 RMSE" in table and "pairs in order" in table
 
 
 def test_eval_refuses_models_trained_on_other_data(trained: Path, synthetic_archive: Path, tmp_path: Path) -> None:

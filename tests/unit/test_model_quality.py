@@ -64,7 +64,7 @@ def test_autorec_converts_to_int8_within_the_quality_gate(improved: Path) -> Non
     from converters.tflite import convert_ranker
 
     report = convert_ranker(convert_config(improved, "int8"))
-    assert report.test_rmse <= report.saved_model_test_rmse + 0.01
+    assert report.validation.test_rmse <= report.validation.saved_model_test_rmse + 0.01
     assert report.ops and not any(op.startswith(("FLEX", "CUSTOM", "BUILTIN_")) for op in report.ops)
     manifest = json.loads((Path(report.bundle) / "manifest.json").read_text())
     assert manifest["architecture"]["model"] == "autorec"

@@ -143,17 +143,38 @@ def test_every_variant_passes_the_quality_gate(trained: Path, bundles: dict[str,
         metrics, runtime = manifest["metrics"], manifest["runtime"]
         assert manifest["quantization"]["mode"] == variant and manifest["version"].startswith("1+")
         assert metrics["test_rmse"] - metrics["saved_model_test_rmse"] <= 0.01, variant
-        assert runtime["min_runtime_version"] == "2.5.0" and runtime["cpu_delegate"] in ("xnnpack", "none")
+        assert runtime["min_runtime_version"] == ("2.7.0" if variant == "int8" else "2.5.0"), variant
+        assert runtime["cpu_delegate"] in ("xnnpack", "none")
         assert not any(op.startswith("FULLY_CONNECTED v12") for op in runtime["ops"]), variant
         ranker = EdgeRanker(bundle)
         assert ranker.cpu_delegate == runtime["cpu_delegate"]
         assert ranker.titles() == (trained / "ranking" / "1" / "assets.extra" / "titles.txt").read_text(
             encoding="utf-8").splitlines()
         assert manifest["training"]["data_fingerprint"] == serving.read_info(trained / "ranking" / "1")["data_fingerprint"]
-    # Full integer quantization computes in int8: its ops are the integer kernels.
-    int8_ops = json.loads((bundles["int8"] / "manifest.json").read_text())["runtime"]["ops"]
-    assert "FULLY_CONNECTED v4" in int8_ops and "GATHER v2" in int8_ops
+    # int8 stores its weights as int8 and computes in float32: per-channel DEQUANTIZE, float kernels.
+    int8 = json.loads((bundles["int8"] / "manifest.json").read_text())
+    assert "DEQUANTIZE v5" in int8["runtime"]["ops"] and "FULLY_CONNECTED v1" in int8["runtime"]["ops"]
+    assert int8["runtime"]["min_runtime_version"] == "2.7.0" and int8["quantization"]["int8_activations"] is False
     assert sizes["int8"] < sizes["float16"] < sizes["none"] and sizes["dynamic"] < sizes["float16"]
+
+
+def test_every_variant_keeps_the_order(bundles: dict[str, Path]) -> None:
+    for variant, bundle in bundles.items():
+        metrics = json.loads((bundle / "manifest.json").read_text())["metrics"]
+        # The synthetic split's 30 users: every one of them scored over all 40 titles.
+        assert metrics["order_users"] == 30 and metrics["order_titles"] == 40, variant
+        assert metrics["top_10_overlap"] >= 0.98 and metrics["pair_agreement"] >= 0.995, variant
+        assert metrics["distinct_scores"] == 40 and 0 < metrics["ndcg_at_10"] <= 1, variant
+
+
+def test_the_order_gate_refuses_full_integer_int8(trained: Path, bundles: dict[str, Path]) -> None:
+    before = {p.name: p.read_bytes() for p in bundles["int8"].iterdir()}
+    with pytest.raises(tflite.ConversionError,
+                       match=r"order gate: the int8 variant keeps a top-10 overlap of [01]\.\d+ with the SavedModel "
+                             r"\(at least 0\.98\).* distinct scores per user, over 30 users x 40 titles; the previous "
+                             r"bundle at .* is kept"):
+        tflite.convert_ranker(convert_config(trained, "int8", int8_activations=True))
+    assert {p.name: p.read_bytes() for p in bundles["int8"].iterdir()} == before
 
 
 def test_conversion_refuses_a_model_that_disagrees(trained: Path, converted_model: Path,

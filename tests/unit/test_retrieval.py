@@ -86,7 +86,7 @@ metrics = train(TrainConfig(
 report = convert_ranker(ConvertConfig(saved_model=out + "/ranking", output=out + "/edge",
                                       validation_data=out + "/data/test.npz"))
 print(json.dumps({"distribution": metrics["distribution"], "rmse": metrics["ranking"]["rmse"],
-                  "top_100": metrics["retrieval"]["top_100"], "max_abs_diff": report.max_abs_diff}))
+                  "top_100": metrics["retrieval"]["top_100"], "max_abs_diff": report.validation.max_abs_diff}))
 """
 
 
