@@ -12,7 +12,7 @@ VENV := .venv
 LITERT_VENV := .venv-litert
 TFLITE_VENV := .venv-tflite
 
-.PHONY: demo test install clean
+.PHONY: demo test test-pi install clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ test: $(VENV)/.installed $(LITERT_VENV)/.installed $(TFLITE_VENV)/.installed
 	EDGERANK_DATA=$(abspath $(TEST_DATA)) $(VENV)/bin/python -m pytest tests/unit tests/integration
 	EDGERANK_EXPECT_BACKEND=ai_edge_litert $(LITERT_VENV)/bin/python -m pytest tests/edge tests/edge_cli
 	EDGERANK_EXPECT_BACKEND=tflite_runtime $(TFLITE_VENV)/bin/python -m pytest tests/edge tests/edge_cli
+
+# The edge client on emulated Raspberry Pi OS systems (qemu-user; needs root and `make test`'s
+# artifacts). The Debian roots are cached in $(EDGERANK_PI_CACHE) or ~/.cache/edgerank/pi.
+test-pi: $(LITERT_VENV)/.installed
+	bash tests/pi/run.sh
 
 clean:
 	rm -rf $(VENV) $(LITERT_VENV) $(TFLITE_VENV) build

@@ -20,7 +20,7 @@ SCORE_ALL = """
 import json, sys
 from edge_runtime import EdgeRanker
 reference = json.load(open(sys.argv[1]))
-ranker = EdgeRanker(reference["model"])
+ranker = EdgeRanker(sys.argv[2])
 scores = [ranker.score(r["user_id"], r["candidates"]).tolist() for r in reference["requests"]]
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras", "keras", "jax", "torch"))
 print(json.dumps({"backend": ranker.backend.name, "scores": scores, "heavy_modules": heavy}))
@@ -29,7 +29,10 @@ print(json.dumps({"backend": ranker.backend.name, "scores": scores, "heavy_modul
 
 @pytest.fixture(scope="module")
 def scored() -> dict:
-    result = subprocess.run([sys.executable, "-c", SCORE_ALL, str(REFERENCE)], capture_output=True, text=True)
+    # The float32 bundle beside the reference (its recorded path is the machine's that wrote it).
+    bundle = REFERENCE.parent / "edge" / "float32"
+    result = subprocess.run([sys.executable, "-c", SCORE_ALL, str(REFERENCE), str(bundle)], capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
