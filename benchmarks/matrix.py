@@ -32,8 +32,9 @@ from benchmarks.config import BenchConfig
 from benchmarks.flops import request_flops
 from benchmarks.measure import BenchError, machine, pick_request, timer_overhead_us
 from edge_runtime import atomic
-from edge_runtime.manifest import load_model
-from trainer import serving
+from edge_runtime.manifest import load_model, read_titles
+from trainer import scoring, serving
+from trainer.splits import read_split
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,6 @@ def write_order_reference(config: BenchConfig, path: Path) -> None:
     The catalogue is the first model bundle's; the workers of the converted
     models score the same users and titles and compare (``benchmarks.worker``).
     """
-    from edge_runtime.manifest import read_titles
-    from trainer import scoring
-    from trainer.splits import read_split
-
     held = scoring.reference_scores(serving.resolve(config.saved_model), read_split(config.data),
                                     read_titles(load_model(config.models[0])), config.order_users, config.seed)
     buffer = io.BytesIO()

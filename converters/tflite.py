@@ -144,7 +144,7 @@ def convert(saved_model_dir: Path, config: ConvertConfig) -> tuple[bytes, compat
         The ``.tflite`` bytes and the ops they use.
 
     Raises:
-        ConversionError: Not an EdgeRank ranker, or unusable calibration data.
+        ConversionError: Unusable calibration data (full-integer int8).
         CompatibilityError: The model needs ops the target runtime lacks.
     """
     representative = None
