@@ -71,6 +71,8 @@ def available_contenders(config: BenchConfig) -> list[Contender]:
     if Path(config.tflite_runtime_python).exists():
         runtimes.append(("tflite_runtime", str(Path(config.tflite_runtime_python).absolute())))
     for model in config.models:
+        if not Path(model).exists():
+            raise BenchError(f"{model} does not exist: make the bundles with `edgerank convert` (or `make demo`)")
         verified = load_model(model)
         for backend, python in runtimes:
             contenders.append(Contender(f"tflite_{verified.path.parent.name}_{backend}", "tflite", model, python,

@@ -5,8 +5,10 @@ a bad input never leaves a half-written model, bundle or report behind: the
 new content is built in a temporary sibling (``.<name>.<pid>.<random>.tmp``)
 and renamed into place. A folder that already exists is swapped with the new
 one in a single ``renameat2(RENAME_EXCHANGE)`` call on Linux, so there is no
-moment without it either. Temporary siblings left by a killed process are
-removed by the next write to the same path. Standard library only.
+moment without it either. After the rename the parent folder is synced too,
+so the new entry survives a power cut (a Pi on an SD card). Temporary
+siblings left by a killed process are removed by the next write to the same
+path. Standard library only.
 """
 
 from __future__ import annotations
@@ -73,6 +75,23 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(error, os.strerror(error), str(a))
 
 
+def _sync_folder(folder: Path) -> None:
+    """Flushes a folder's entries to disk, so a rename in it survives a power cut (an SD card's, say).
+
+    A no-op where folders cannot be opened for syncing (Windows).
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse to sync a folder; the rename itself stands
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def file(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yields a temporary path beside ``path`` that replaces it when the block succeeds.
@@ -93,6 +112,7 @@ def file(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+    _sync_folder(path.parent)
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -139,3 +159,4 @@ def directory(path: str | os.PathLike[str]) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(tmp, path)
+    _sync_folder(path.parent)

@@ -10,6 +10,7 @@ apply their default CPU delegate (XNNPACK) to float models.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -74,6 +75,11 @@ class Backend:
             return getattr(module, "__version__", "unknown")
 
 
+def installed_backends() -> list[str]:
+    """The backends whose package is installed, in order of preference (found, not imported)."""
+    return [name for name, module, _ in BACKENDS if importlib.util.find_spec(module.split(".")[0]) is not None]
+
+
 def load_backend(name: str | None = None) -> Backend:
     """Imports an interpreter backend.
 
@@ -100,6 +106,9 @@ def load_backend(name: str | None = None) -> Backend:
             errors.append(f"{backend_name}: {error}")
             continue
         return Backend(backend_name, distribution, module.Interpreter, module.OpResolverType)
+    if name:
+        raise BackendUnavailableError(f"the {name} backend is not installed ({errors[0].split(': ', 1)[1]}); "
+                                      f"installed: {', '.join(installed_backends()) or 'none'}")
     raise BackendUnavailableError(
         "no TFLite interpreter is installed; install one with "
         "`pip install ai-edge-litert` or `pip install 'numpy<2' tflite-runtime` ("

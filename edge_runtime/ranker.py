@@ -229,8 +229,9 @@ class EdgeRanker:
         verify: bool = True,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
-        if num_threads < 1 or chunk_size < 1:
-            raise InputError(f"num_threads and chunk_size must be >= 1, got {num_threads} and {chunk_size}")
+        for name, value in (("num_threads", num_threads), ("chunk_size", chunk_size)):
+            if value < 1:
+                raise InputError(f"{name} must be >= 1, got {value}")
         self.model = load_model(path, verify=verify)
         self.backend = backend if isinstance(backend, Backend) else load_backend(backend)
         if self.model.manifest is None:

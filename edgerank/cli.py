@@ -30,6 +30,24 @@ from edgerank.recommend import RecommendConfig, recommend
 
 log = logging.getLogger("edgerank")
 
+#: The extras beyond the edge client, by the modules they install (looked up, not imported).
+EXTRAS = {"train": ("tensorflow", "tf_keras", "tensorflow_recommenders", "tensorflow_datasets"),
+          "bench": ("matplotlib", "tqdm")}
+#: The extras each subcommand needs; the others run where only the edge client is installed.
+NEEDS = {"train": ("train",), "eval": ("train",), "convert": ("train",), "retrieve": ("train",),
+         "bench": ("train", "bench"), "demo": ("train", "bench")}
+
+
+def missing_extra(command: str) -> tuple[str, str] | None:
+    """The first extra ``command`` needs that is not installed, with a module it lacks; ``None`` if none is."""
+    import importlib.util
+
+    for extra in NEEDS.get(command, ()):
+        for module in EXTRAS[extra]:
+            if importlib.util.find_spec(module) is None:
+                return extra, module
+    return None
+
 
 # --- subcommands ------------------------------------------------------------
 
@@ -124,6 +142,8 @@ def read_candidates(path: str) -> list[str]:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
+    if args.threads < 1:
+        raise InputError(f"--threads must be >= 1, got {args.threads}")
     candidates = list(args.candidates)
     if args.candidates_file is not None:
         candidates += read_candidates(args.candidates_file)
@@ -274,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``edgerank``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    missing = missing_extra(args.command)
+    if missing:
+        extra, module = missing
+        print(f"edgerank {args.command}: needs the {extra} extra, which is not installed here (no module {module}): "
+              f"pip install 'edgerank[{extra}]'", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     _quiet_tensorflow()
     try:

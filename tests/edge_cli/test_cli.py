@@ -127,3 +127,24 @@ def test_score_cli_prints_json_best_first(bundle) -> None:
     assert scores == sorted(scores, reverse=True)
     if EXPECTED_BACKEND:
         assert payload["backend"].startswith(EXPECTED_BACKEND)
+
+
+@pytest.mark.parametrize("command", [["train"], ["convert"], ["retrieve", "--user", "1"], ["eval"], ["demo"],
+                                     ["bench", "--quick"], ["bench", "retrieval"]])
+def test_trainer_commands_name_the_extra_they_need(command: list[str]) -> None:
+    _bad(edgerank(*command), "needs the train extra, which is not installed here (no module tensorflow): "
+                             "pip install 'edgerank[train]'")
+
+
+def test_a_missing_backend_names_the_installed_ones(bundle: Path) -> None:
+    if not EXPECTED_BACKEND:
+        pytest.skip("needs an environment with exactly one known backend (make test sets it)")
+    other = "tflite_runtime" if EXPECTED_BACKEND == "ai_edge_litert" else "ai_edge_litert"
+    result = edgerank("score", "--model", str(bundle), "--user", "42", "--backend", other, "Speed (1994)")
+    _bad(result, f"the {other} backend is not installed")
+    assert result.stderr.decode().strip().endswith(f"installed: {EXPECTED_BACKEND}")
+
+
+def test_threads_below_one_are_named_as_the_flag(bundle: Path) -> None:
+    _bad(edgerank("score", "--model", str(bundle), "--user", "42", "--threads", "0", "Speed (1994)"),
+         "--threads must be >= 1, got 0")

@@ -127,3 +127,15 @@ def test_score_prints_json(tmp_path: Path, converted_model: Path) -> None:
     payload = json.loads(result.stdout)
     scores = [candidate["score"] for candidate in payload["candidates"]]
     assert payload["user_id"] == "1" and len(scores) == 2 and scores == sorted(scores, reverse=True)
+
+
+def test_bench_names_the_command_that_makes_missing_bundles(trained: Path, tmp_path: Path) -> None:
+    result = _edgerank("bench", "--quick", "--saved-model", str(trained / "ranking"), "--models",
+                       str(tmp_path / "edge" / "int8"), "--data", str(trained / "data" / "test.npz"),
+                       "--output-dir", str(tmp_path / "bench"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "does not exist: make the bundles with `edgerank convert`" in result.stderr
+
+
+def test_every_command_has_its_extras_in_the_trainer_environment() -> None:
+    assert all(cli.missing_extra(command) is None for command in cli.NEEDS)
