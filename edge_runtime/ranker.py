@@ -116,9 +116,9 @@ class _Session:
             try:
                 self.interpreter = backend.interpreter(model.content, num_threads,
                                                        default_delegates=self.cpu_delegate == "xnnpack")
-            except (ValueError, RuntimeError) as error:
+                self._bind(model)
+            except (ValueError, RuntimeError) as error:  # UnicodeDecodeError too: damaged names
                 raise ModelError(f"the interpreter cannot load {model.path}: {error}") from error
-            self._bind(model)
             if wanted:
                 return  # tensors are allocated on the first request
             try:
@@ -161,27 +161,28 @@ class _Session:
         return [interpreter.get_tensor(index) for index in self.output_indices]
 
 
-# Loads a model the way _Session does, in a child process that may crash safely.
+# Loads and runs a model the way _Session does (an interpreter, its signature, one request), in a
+# child process that may crash safely.
 _PROBE = """
 import sys
 from edge_runtime.backend import load_backend
-backend = load_backend(sys.argv[2])
-with open(sys.argv[1], "rb") as model:
-    interpreter = backend.interpreter(model.read(), 1, default_delegates=False)
-interpreter.get_signature_list()
-interpreter.allocate_tensors()
+from edge_runtime.manifest import load_model
+from edge_runtime.ranker import _Session
+_Session(load_backend(sys.argv[2]), load_model(sys.argv[1], verify=False), 1)
 """
 
 
 def probe_in_child(path: os.PathLike[str], backend: Backend, timeout: float = 60.0) -> None:
-    """Loads an unverified model in a child process first.
+    """Loads an unverified model, and scores one request with it, in a child process first.
 
-    Without a checksum, a damaged file can only be told apart by loading it,
-    and some interpreters (tflite-runtime 2.14) crash on a truncated file
-    instead of raising. The child takes that risk so the caller does not.
+    Without a checksum, a damaged file can only be told apart by running it,
+    and interpreters crash on some damage instead of raising: tflite-runtime
+    2.14 on a truncated file, both runtimes on some flipped bytes, when
+    loading or only at the first invoke. The child takes that risk, exactly as
+    this process would (``_Session``), so the caller does not.
 
     Raises:
-        ModelError: The child crashed, failed or hung while loading the file.
+        ModelError: The child crashed, failed or hung while loading or running the file.
     """
     try:
         result = subprocess.run([sys.executable, "-c", _PROBE, os.fspath(path), backend.name],

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from tests.edge.conftest import (  # noqa: F401  (fixtures and the hook that needs the integration artifacts)
-    ARTIFACTS, EXPECTED_BACKEND, bundle, pytest_collection_modifyitems, reference, test_split)
+    ARTIFACTS, EXPECTED_BACKEND, bundle, pytest_collection_modifyitems, reference, test_split, variant_bundle)
 
 
 def edgerank(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:

@@ -136,7 +136,8 @@ cd /root/pi
 $commands
 # --- the checks ---
 pip install -q pytest
-EDGERANK_EDGE_ARTIFACTS=/root/pi/artifacts EDGERANK_EXPECT_BACKEND=$backend \
+# Each damaged-model probe starts a Python under qemu (seconds): a few damaged copies per variant here.
+EDGERANK_EDGE_ARTIFACTS=/root/pi/artifacts EDGERANK_EXPECT_BACKEND=$backend EDGERANK_DAMAGED_COPIES=3 \
   python -m pytest -q -p no:cacheprovider tests/edge tests/edge_cli
 python tests/pi/parity.py score artifacts parity.json
 edgerank bench-edge --model edge --data artifacts/data/test.npz --output bench.json \
