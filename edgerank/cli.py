@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 from edge_runtime.backend import BACKENDS, load_backend
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.handoff import write_handoff
+from edge_runtime.manifest import ModelError
 from edge_runtime.ranker import EdgeRanker, InputError, Ranking
 from edgerank.flags import add_config_arguments, config_from_args
 from edgerank.recommend import RecommendConfig, recommend
@@ -141,16 +143,56 @@ def read_candidates(path: str) -> list[str]:
     return titles
 
 
+def score_request(model: str, threads: int, backend: str | None, verify: bool, user: str,
+                  candidates: list[str] | None, k: int | None) -> dict:
+    """What ``edgerank score`` prints for one request; ``candidates=None`` ranks the whole catalogue."""
+    ranker = EdgeRanker(model, num_threads=threads, backend=backend, verify=verify)
+    return _ranking_json(ranker, ranker.rank(user, ranker.titles() if candidates is None else candidates, k=k))
+
+
+# Scores one request in a child process: an unverified model may crash the interpreter.
+_SCORE_IN_CHILD = """
+import json, sys
+from edge_runtime.errors import EdgeRankError
+from edgerank.cli import score_request
+try:
+    print(json.dumps(score_request(**json.loads(sys.argv[1]))))
+except EdgeRankError as error:
+    print(error, file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+def score_in_child(request: dict[str, Any]) -> dict:
+    """``score_request(**request)`` in a child process, so damage the probe missed cannot kill this one.
+
+    Without a manifest nothing guards the file, and both runtimes crash on
+    some damage that only a real request reaches (a damaged lookup index, say).
+
+    Raises:
+        ModelError: The child was killed by a signal.
+        InputError: The child refused the request or the model; its message.
+    """
+    child = subprocess.run([sys.executable, "-c", _SCORE_IN_CHILD, json.dumps(request)],
+                           capture_output=True, text=True)
+    if child.returncode < 0:
+        raise ModelError(f"{request['model']} crashed the interpreter (signal {-child.returncode}) while scoring in "
+                         "a child process: the file is damaged")
+    if child.returncode != 0:
+        raise InputError((child.stderr.strip().splitlines() or [f"status {child.returncode}"])[-1])
+    return json.loads(child.stdout)
+
+
 def cmd_score(args: argparse.Namespace) -> None:
     if args.threads < 1:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
     candidates = list(args.candidates)
     if args.candidates_file is not None:
         candidates += read_candidates(args.candidates_file)
-    ranker = EdgeRanker(args.model, num_threads=args.threads, backend=args.backend, verify=args.verify)
-    if not candidates and args.candidates_file is None:
-        candidates = ranker.titles()  # the whole catalogue
-    _print_json(_ranking_json(ranker, ranker.rank(args.user, candidates, k=args.k)))
+    request = {"model": args.model, "threads": args.threads, "backend": args.backend, "verify": args.verify,
+               "user": args.user, "k": args.k,
+               "candidates": None if not candidates and args.candidates_file is None else candidates}
+    _print_json(score_request(**request) if args.verify else score_in_child(request))
 
 
 def cmd_info(args: argparse.Namespace) -> None:

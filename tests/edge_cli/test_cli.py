@@ -151,8 +151,9 @@ def test_threads_below_one_are_named_as_the_flag(bundle: Path) -> None:
 
 
 def test_damaged_unverified_models_never_kill_the_process(variant_bundle: Path, tmp_path: Path) -> None:
-    # Seeded random damage (1-8 bytes overwritten). Before the probe ran a request in its child,
-    # about 1 copy in 15 of the float32 model killed `score --no-verify` with SIGSEGV.
+    # Seeded random damage (1-8 bytes overwritten). When the probe only loaded the model, about 1
+    # copy in 15 of the float32 model killed `score --no-verify` with SIGSEGV; some damage is reached
+    # only by a real title, which is why `score --no-verify` scores in a child process.
     import os
     import random
 
