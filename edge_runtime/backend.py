@@ -98,20 +98,20 @@ def load_backend(name: str | None = None) -> Backend:
     if name is not None and name not in known:
         raise BackendUnavailableError(f"unknown backend {name!r}; choose one of {sorted(known)}")
     candidates = [known[name]] if name else list(BACKENDS)
-    errors = []
+    errors: list[tuple[str, ImportError]] = []
     for backend_name, module_name, distribution in candidates:
         try:
             module = importlib.import_module(module_name)
         except ImportError as error:
-            errors.append(f"{backend_name}: {error}")
+            errors.append((backend_name, error))
             continue
         return Backend(backend_name, distribution, module.Interpreter, module.OpResolverType)
     if name:
-        raise BackendUnavailableError(f"the {name} backend is not installed ({errors[0].split(': ', 1)[1]}); "
+        raise BackendUnavailableError(f"the {name} backend is not installed ({errors[0][1]}); "
                                       f"installed: {', '.join(installed_backends()) or 'none'}")
     raise BackendUnavailableError(
         "no TFLite interpreter is installed; install one with "
         "`pip install ai-edge-litert` or `pip install 'numpy<2' tflite-runtime` ("
-        + "; ".join(errors)
+        + "; ".join(f"{backend_name}: {error}" for backend_name, error in errors)
         + ")"
     )

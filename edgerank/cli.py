@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import logging
 import subprocess
@@ -42,8 +43,6 @@ NEEDS = {"train": ("train",), "eval": ("train",), "convert": ("train",), "retrie
 
 def missing_extra(command: str) -> tuple[str, str] | None:
     """The first extra ``command`` needs that is not installed, with a module it lacks; ``None`` if none is."""
-    import importlib.util
-
     for extra in NEEDS.get(command, ()):
         for module in EXTRAS[extra]:
             if importlib.util.find_spec(module) is None:
