@@ -32,7 +32,7 @@ $(LITERT_VENV)/.installed: pyproject.toml
 # Edge environment on the deprecated tflite-runtime 2.14, which needs numpy<2.
 $(TFLITE_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(TFLITE_VENV)
-	$(TFLITE_VENV)/bin/pip install $(PIP_QUIET) 'numpy<2' 'tflite-runtime==2.14.0' 'pytest>=8'
+	$(TFLITE_VENV)/bin/pip install $(PIP_QUIET) 'numpy<2' 'tflite-runtime==2.14.0' 'pytest>=8' 'jsonschema>=4'
 	$(TFLITE_VENV)/bin/pip install $(PIP_QUIET) --no-deps -e .
 	touch $@
 

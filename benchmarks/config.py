@@ -61,10 +61,12 @@ class EdgeBenchConfig:
         warmup: Untimed calls before measuring.
         repeats: Timed calls per measurement.
         cold_starts: Fresh processes timed from start to first score.
+        history: Ratings in the history a history model personalizes (drawn from its catalogue).
+        recommend_k: Titles a history model's recommend returns.
         seed: Picks the candidates.
     """
 
-    model: str = "artifacts/edge/int8"
+    model: str = "artifacts/edge/history-int8"
     data: str = "artifacts/data/test.npz"
     output: str = "artifacts/bench/edge.json"
     candidates: int = 100
@@ -73,6 +75,33 @@ class EdgeBenchConfig:
     warmup: int = 500
     repeats: int = 5000
     cold_starts: int = 5
+    history: int = 100
+    recommend_k: int = 10
+    seed: int = 42
+
+
+@dataclass
+class HistoryScaleConfig:
+    """``edgerank bench history-scale``: the history model's size and latency at a generated catalogue size.
+
+    Attributes:
+        titles: Generated catalogue size (MovieLens 25M has 59,047 titles).
+        hidden_units: AutoRec code size (the MovieLens model's).
+        embedding_dim: Retrieval embedding size (the MovieLens model's).
+        quantize: The variant to convert (none or int8).
+        backend: Interpreter backend; empty for the first installed.
+        repeats: Timed calls per measurement (spread over alternating rounds).
+        output: Where the JSON results go.
+        seed: Seeds the generated tables and requests.
+    """
+
+    titles: int = 59_047
+    hidden_units: int = 500
+    embedding_dim: int = 64
+    quantize: str = "int8"
+    backend: str = ""
+    repeats: int = 2000
+    output: str = "artifacts/bench/history_scale.json"
     seed: int = 42
 
 

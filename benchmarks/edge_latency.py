@@ -12,6 +12,12 @@ in alternating rounds, so that anything else the machine does at the time
 
 and starts ``cold_starts`` fresh processes that import ``edge_runtime``, load
 the model and score once, reporting their wall time and peak resident memory.
+
+A history model is timed call by call as a device uses it
+(``history_benchmark``): ``personalize`` of a ``history``-rating history,
+``score`` of N candidates from the kept state, ``recommend`` (the signature's
+top ``recommend_k`` over the whole catalogue) and the two-stage
+``EdgeRanker.recommend`` (300 retrieved, ranked, best ``recommend_k`` kept).
 """
 
 from __future__ import annotations
@@ -39,19 +45,20 @@ _COLD_START = """
 import sys, json
 from edge_runtime import EdgeRanker
 ranker = EdgeRanker(sys.argv[1], backend=sys.argv[2] or None)
-ranker.score(sys.argv[3], json.loads(sys.argv[4]))
+user = json.loads(sys.argv[3])
+ranker.score(user if isinstance(user, str) else [tuple(pair) for pair in user], json.loads(sys.argv[4]))
 from benchmarks.measure import peak_rss_mb
 print(json.dumps({"peak_rss_mb": peak_rss_mb(), "tensorflow_imported": "tensorflow" in sys.modules}))
 """
 
 
-def cold_start(config: EdgeBenchConfig, user: str, titles: list[str]) -> dict[str, float]:
-    """Median wall time and largest peak RSS of fresh scoring processes."""
+def cold_start(config: EdgeBenchConfig, user: str | list, titles: list[str]) -> dict[str, float]:
+    """Median wall time and largest peak RSS of fresh scoring processes (``user``: an id or a history)."""
     walls, peaks, tensorflow = [], [], False
     for _ in range(config.cold_starts):
         started = time.perf_counter()
         result = subprocess.run(
-            [sys.executable, "-c", _COLD_START, config.model, config.backend, user, json.dumps(titles)],
+            [sys.executable, "-c", _COLD_START, config.model, config.backend, json.dumps(user), json.dumps(titles)],
             capture_output=True, text=True, check=True,
         )
         walls.append(time.perf_counter() - started)
@@ -68,8 +75,12 @@ def run_edge_benchmark(config: EdgeBenchConfig) -> dict:
     Returns:
         The results written to JSON.
     """
-    user, titles = pick_request(config.data, config.candidates, config.seed)
     ranker = EdgeRanker(config.model, num_threads=config.threads, backend=config.backend or None)
+    if ranker.kind == "history":
+        report = history_benchmark(ranker, config)
+        atomic.write_json(config.output, report)
+        return report
+    user, titles = pick_request(config.data, config.candidates, config.seed)
     bare = ranker.backend.interpreter_class(model_content=ranker.model.content, num_threads=config.threads)
     inputs = bare.get_signature_runner(SIGNATURE).get_input_details()
     bare.resize_tensor_input(inputs[TITLE_INPUT]["index"], [len(titles)])
@@ -108,4 +119,55 @@ def run_edge_benchmark(config: EdgeBenchConfig) -> dict:
         report["cold_start"]["peak_rss_mb_max"],
     )
     atomic.write_json(config.output, report)
+    return report
+
+
+def history_benchmark(ranker: EdgeRanker, config: EdgeBenchConfig, catalogue: list[str] | None = None) -> dict:
+    """Times a history model's calls (see the module docstring) in alternating rounds, and its cold start.
+
+    Args:
+        ranker: A history model.
+        config: Request sizes, repeats and cold starts (none: not measured).
+        catalogue: Titles to draw requests from; ``None``: the bundle's.
+    """
+    rng = np.random.default_rng(config.seed)
+    catalogue = catalogue or ranker.titles()
+    history = [(title, float(rating)) for title, rating in zip(
+        rng.choice(catalogue, min(config.history, len(catalogue)), replace=False).tolist(),
+        rng.integers(1, 6, config.history))]
+    candidates = rng.choice(catalogue, min(config.candidates, len(catalogue)), replace=False).tolist()
+    state = ranker.personalize(history)
+    calls = {
+        "personalize": lambda: ranker.personalize(history),
+        "score": lambda: ranker.score(state, candidates),
+        "recommend": lambda: ranker.retrieve(state, config.recommend_k),
+        "recommend_two_stage": lambda: ranker.recommend(state, config.recommend_k),
+    }
+    for call in calls.values():
+        time_calls(call, max(1, config.warmup // 10), 0)
+    per_round = max(1, config.repeats // ROUNDS // 10)
+    rounds: dict[str, list[np.ndarray]] = {name: [] for name in calls}
+    for _ in range(ROUNDS):
+        for name, call in calls.items():
+            rounds[name].append(time_calls(call, 0, per_round))
+    timings = {name: summarize(np.concatenate(times)) for name, times in rounds.items()}
+    report = {
+        "machine": machine(),
+        "backend": {"name": ranker.backend.name, "version": ranker.backend.version},
+        "kind": "history",
+        "request": {"history": len(history), "candidates": len(candidates), "recommend_k": config.recommend_k,
+                    "catalogue": len(catalogue), "threads": config.threads, "repeats": per_round * ROUNDS,
+                    "rounds": ROUNDS},
+        "timer_overhead_us": round(timer_overhead_us(), 3),
+        **timings,
+        "size_bytes": len(ranker.model.content),
+    }
+    if config.cold_starts > 0:
+        report["cold_start"] = cold_start(config, history, candidates)
+    log.info("%s %s, %d thread(s), %d titles: personalize (%d ratings) p50 %.1f us, score (%d candidates) %.1f us, "
+             "recommend top %d %.1f us, two-stage recommend %.1f us%s", ranker.backend.name, ranker.backend.version,
+             config.threads, len(catalogue), len(history), timings["personalize"]["p50_us"], len(candidates),
+             timings["score"]["p50_us"], config.recommend_k, timings["recommend"]["p50_us"],
+             timings["recommend_two_stage"]["p50_us"], "; cold start {wall_s_p50:.3f} s, peak {peak_rss_mb_max:.1f} "
+             "MB".format(**report["cold_start"]) if "cold_start" in report else "")
     return report

@@ -86,8 +86,9 @@ def write_order_reference(config: BenchConfig, path: Path) -> None:
     The catalogue is the first model bundle's; the workers of the converted
     models score the same users and titles and compare (``benchmarks.worker``).
     """
-    held = scoring.reference_scores(serving.resolve(config.saved_model), read_split(config.data),
-                                    read_titles(load_model(config.models[0])), config.order_users, config.seed)
+    held = scoring.reference_scores(scoring.saved_model_scorer(serving.resolve(config.saved_model)),
+                                    read_split(config.data), read_titles(load_model(config.models[0])),
+                                    config.order_users, config.seed)
     buffer = io.BytesIO()
     np.savez(buffer, users=np.array(held.users), titles=np.array(held.titles), scores=held.catalogue_scores)
     atomic.write_bytes(path, buffer.getvalue())

@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_runtime import atomic, manifest
-from edge_runtime.contract import (MANIFEST_FILE, MODEL_FILE, RATING_OUTPUT, SIGNATURE, TITLE_INPUT, TITLE_KNOWN_OUTPUT,
-                                   TITLES_FILE, USER_INPUT, USER_KNOWN_OUTPUT, utc_timestamp)
+from edge_runtime.contract import (EXCLUDE_INPUT, HISTORY_KNOWN_OUTPUT, HISTORY_RATINGS_INPUT, HISTORY_TITLES_INPUT,
+                                   K_INPUT, MANIFEST_FILE, MODEL_FILE, PERSONALIZE_SIGNATURE, RATING_OUTPUT,
+                                   RECOMMEND_SIGNATURE, RETRIEVAL_SCORES_OUTPUT, RETRIEVED_TITLES_OUTPUT, SIGNATURE,
+                                   STATE_INPUT, STATE_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT, TITLES_FILE,
+                                   USER_INPUT, USER_KNOWN_OUTPUT, utc_timestamp)
 from edge_runtime.manifest import load_model, read_titles
 #: Manifest fields ``write_description`` computes itself (a copy recomputes them).
 COMPUTED_FIELDS = ("schema_version", "model", "sha256", "size_bytes", "titles", "created")
@@ -101,9 +104,21 @@ def copy_bundle(source: str | os.PathLike[str], out: str | os.PathLike[str], and
     return write_bundle(target, verified.content, fields, titles)
 
 
-def android_snippet(asset_dir: str = ANDROID_ASSET_DIR) -> str:
-    """Kotlin that loads a bundle from an app's assets and ranks titles with LiteRT's signature runner."""
-    return f'''// build.gradle.kts
+def android_snippet(asset_dir: str = ANDROID_ASSET_DIR, kind: str = "history") -> str:
+    """Kotlin that loads a bundle from an app's assets and runs it with LiteRT's signature runner.
+
+    Args:
+        asset_dir: The bundle's folder inside the app's assets.
+        kind: The manifest's ``kind``: ``history`` (personalize, score, recommend from the user's
+            own ratings) or ``user_id`` (score one user id).
+    """
+    return _ANDROID_LOAD.format(asset_dir=asset_dir, MODEL_FILE=MODEL_FILE, MANIFEST_FILE=MANIFEST_FILE) + (
+        _ANDROID_HISTORY if kind == "history" else _ANDROID_USER_ID) + f"""
+// The catalogue: context.assets.open("{asset_dir}/{TITLES_FILE}").bufferedReader().readLines()
+"""
+
+
+_ANDROID_LOAD = '''// build.gradle.kts
 //   dependencies {{ implementation("com.google.ai.edge.litert:litert:1.4.0") }}
 //   android {{ androidResources {{ noCompress += "tflite" }} }}  // keeps the model mappable
 import android.content.Context
@@ -125,7 +140,9 @@ fun verifyRanker(context: Context): Boolean {{
         .digest(context.assets.open("{asset_dir}/{MODEL_FILE}").use {{ it.readBytes() }})
     return digest.joinToString("") {{ "%02x".format(it) }} == manifest.getString("sha256")
 }}
+'''
 
+_ANDROID_USER_ID = f"""
 // Scores one user against candidate titles: raw strings in, one rating per title out.
 fun score(ranker: Interpreter, userId: String, titles: Array<String>): FloatArray {{
     val rating = FloatArray(titles.size)
@@ -135,6 +152,38 @@ fun score(ranker: Interpreter, userId: String, titles: Array<String>): FloatArra
     ranker.runSignature(inputs, outputs, "{SIGNATURE}")
     return rating
 }}
+"""
 
-// The catalogue: context.assets.open("{asset_dir}/{TITLES_FILE}").bufferedReader().readLines()
-'''
+_ANDROID_HISTORY = f"""
+// The user's own ratings never leave the phone. Keep one title per entry (the last rating of a
+// title rated twice) and ratings within the manifest's architecture.rating_range.
+// personalize runs once per history change: store the state it returns (e.g. in a file).
+// stateSize is the manifest's architecture.state_size.
+fun personalize(ranker: Interpreter, stateSize: Int, titles: Array<String>, ratings: FloatArray): FloatArray {{
+    val state = FloatArray(stateSize)
+    val known = BooleanArray(titles.size)  // false: a title the model does not know, ignored
+    ranker.runSignature(mapOf("{HISTORY_TITLES_INPUT}" to titles, "{HISTORY_RATINGS_INPUT}" to ratings),
+                        mapOf("{STATE_OUTPUT}" to state, "{HISTORY_KNOWN_OUTPUT}" to known), "{PERSONALIZE_SIGNATURE}")
+    return state
+}}
+
+// Predicted ratings of candidate titles for the kept state.
+fun score(ranker: Interpreter, state: FloatArray, titles: Array<String>): FloatArray {{
+    val rating = FloatArray(titles.size)
+    ranker.runSignature(mapOf("{STATE_INPUT}" to state, "{TITLE_INPUT}" to titles),
+                        mapOf("{RATING_OUTPUT}" to rating, "{TITLE_KNOWN_OUTPUT}" to BooleanArray(titles.size)),
+                        "{SIGNATURE}")
+    return rating
+}}
+
+// The catalogue's best k titles by the retrieval score, the rated ones left out (k at most the
+// catalogue size less the rated titles). Retrieve 300 this way, score them, keep the best 10:
+// recommendations with no server call.
+fun retrieve(ranker: Interpreter, state: FloatArray, rated: Array<String>, k: Int): List<String> {{
+    val titles = Array(k) {{ ByteArray(0) }}
+    ranker.runSignature(mapOf("{STATE_INPUT}" to state, "{EXCLUDE_INPUT}" to rated, "{K_INPUT}" to k),
+                        mapOf("{RETRIEVED_TITLES_OUTPUT}" to titles, "{RETRIEVAL_SCORES_OUTPUT}" to FloatArray(k)),
+                        "{RECOMMEND_SIGNATURE}")
+    return titles.map {{ String(it, Charsets.UTF_8) }}
+}}
+"""

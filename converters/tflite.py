@@ -27,7 +27,9 @@ any TFLite interpreter runs it. It comes in four variants
 3. Delegate: the CPU delegate the model runs with is recorded (XNNPACK if it
    accepts the model, else the built-in kernels).
 
-A refused variant leaves the previous bundle untouched. The bundle's layout is
+A refused variant leaves the previous bundle untouched; an accepted one
+replaces it, and the replaced bundle is kept beside it as
+``<bundle>.previous/`` (one generation), so an app can roll back. The bundle's layout is
 in ``converters.bundle``; its manifest in ``edge_runtime.manifest``;
 the names it keeps in ``edge_runtime.contract``.
 """
@@ -45,7 +47,7 @@ import tensorflow as tf
 from converters import bundle, compatibility, quantization, weight_only
 from converters.config import ConvertConfig
 from edge_runtime import EdgeRanker, atomic
-from edge_runtime.contract import SIGNATURE
+from edge_runtime.contract import HISTORY_SIGNATURES, PERSONALIZE_SIGNATURE, SIGNATURE
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.manifest import sha256_hex
 from trainer import scoring, serving
@@ -53,6 +55,9 @@ from trainer.formats import Columns
 from trainer.splits import SplitFileError, read_split
 
 log = logging.getLogger(__name__)
+
+#: A bundle that conversion replaces is kept beside the new one, with this suffix.
+PREVIOUS_SUFFIX = ".previous"
 
 
 class ConversionError(EdgeRankError):
@@ -63,6 +68,12 @@ class ConversionError(EdgeRankError):
 OUT_OF_VOCABULARY = (
     "Unknown user ids and titles share one learned out-of-vocabulary embedding each and are still "
     "scored; the outputs user_known and title_known are false for them."
+)
+#: The same for a history model, which knows no users at all.
+HISTORY_OUT_OF_VOCABULARY = (
+    "No user ids: personalize takes the user's own ratings. Unknown history titles are ignored "
+    "(history_known is false for them); an unknown candidate is scored with the code of an unrated "
+    "title (title_known false); recommend returns catalogue titles only."
 )
 
 
@@ -133,12 +144,15 @@ def _read(path: str, columns: tuple[str, ...], what: str) -> Columns:
         raise ConversionError(str(error)) from error
 
 
-def convert(saved_model_dir: Path, config: ConvertConfig) -> tuple[bytes, compatibility.ModelOps]:
-    """Converts a ranker SavedModel's ``score`` signature to TFLite (the export step).
+def convert(saved_model_dir: Path, config: ConvertConfig, signatures: list[str] | None = None,
+            ) -> tuple[bytes, compatibility.ModelOps]:
+    """Converts a ranker SavedModel's signatures to TFLite (the export step).
 
     Args:
         saved_model_dir: A resolved SavedModel folder (``serving.resolve``).
         config: The variant, its calibration data (int8) and the target runtime.
+        signatures: The signatures to convert: ``score`` (the default, an id model) or a history
+            model's three.
 
     Returns:
         The ``.tflite`` bytes and the ops they use.
@@ -148,12 +162,15 @@ def convert(saved_model_dir: Path, config: ConvertConfig) -> tuple[bytes, compat
         CompatibilityError: The model needs ops the target runtime lacks.
     """
     representative = None
+    signatures = signatures or [SIGNATURE]
+    if config.quantize == "int8" and config.int8_activations and signatures != [SIGNATURE]:
+        raise ConversionError("--int8-activations calibrates a user-id ranker; a history model is int8 weight-only")
     if config.quantize == "int8" and config.int8_activations:
         calibration = _read(config.calibration_data, ("user_id", "movie_title"), "calibration data")
         representative = quantization.representative_requests(
             calibration["user_id"], calibration["movie_title"], config.calibration_requests,
             config.calibration_candidates, config.seed)
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[SIGNATURE])
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=signatures)
     quantization.configure(converter, config.quantize, config.per_channel_dense, representative,
                            config.int8_activations)
     with quantization.string_capable_calibration():
@@ -165,12 +182,14 @@ def convert(saved_model_dir: Path, config: ConvertConfig) -> tuple[bytes, compat
     return model, model_ops
 
 
-def validate(ranker: EdgeRanker, reference: scoring.Reference, config: ConvertConfig) -> Validation:
+def validate(ranker: EdgeRanker, reference: scoring.Reference, config: ConvertConfig,
+             histories: dict[str, scoring.History] | None = None) -> Validation:
     """Scores what the SavedModel scored with the converted model, and gates it.
 
     Args:
         ranker: The converted model, loaded in the edge client.
         reference: The SavedModel's scores (``trainer.scoring.reference_scores``).
+        histories: A history model's input: each user's training ratings.
         config: The variant and its gates: float32 must match within
             ``tolerance`` on every pair; every variant must keep its RMSE within
             ``rmse_tolerance`` of the SavedModel's, and keep its order
@@ -182,7 +201,7 @@ def validate(ranker: EdgeRanker, reference: scoring.Reference, config: ConvertCo
     Raises:
         ConversionError: The model fails the tolerance, the quality gate or the order gate.
     """
-    validation = Validation(**scoring.compare(ranker.score, reference),
+    validation = Validation(**scoring.compare(scoring.edge_scorer(ranker, histories), reference),
                             backend=f"{ranker.backend.name} {ranker.backend.version}", cpu_delegate=ranker.cpu_delegate)
     log.info("%s vs SavedModel on %d test pairs: max |diff| %.2e, RMSE %.4f vs %.4f, NDCG@10 %.4f vs %.4f; over "
              "%d users x %d titles: %.0f distinct scores per user, top-10 overlap %.4f, top-100 %.4f, pairs in "
@@ -190,9 +209,10 @@ def validate(ranker: EdgeRanker, reference: scoring.Reference, config: ConvertCo
              validation.saved_model_test_rmse, validation.ndcg_at_10, validation.saved_model_ndcg_at_10,
              validation.order_users, validation.order_titles, validation.distinct_scores, validation.top_10_overlap,
              validation.top_100_overlap, validation.pair_agreement, validation.backend, validation.cpu_delegate)
-    if config.quantize == "none" and not validation.max_abs_diff <= config.tolerance:
+    tolerance = config.tolerance if histories is None else config.history_tolerance
+    if config.quantize == "none" and not validation.max_abs_diff <= tolerance:
         raise ConversionError(f"converted model differs from the SavedModel by {validation.max_abs_diff:.3g} > "
-                              f"{config.tolerance:g} on the validation data")
+                              f"{tolerance:g} on the validation data")
     if not validation.test_rmse - validation.saved_model_test_rmse <= config.rmse_tolerance:
         raise ConversionError(
             f"quality gate: the {config.quantize} variant's test RMSE {validation.test_rmse:.4f} is worse than the "
@@ -209,7 +229,7 @@ def validate(ranker: EdgeRanker, reference: scoring.Reference, config: ConvertCo
 
 
 def describe(info: dict[str, Any], saved_model_dir: Path, config: ConvertConfig, model_ops: compatibility.ModelOps,
-             validation: Validation, signature: dict[str, Any]) -> dict[str, Any]:
+             validation: Validation, signatures: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The manifest fields of a validated model (``edge_runtime.manifest``), less those the bundle computes.
 
     Args:
@@ -218,27 +238,36 @@ def describe(info: dict[str, Any], saved_model_dir: Path, config: ConvertConfig,
         config: How it was converted.
         model_ops: Its ops (``convert``).
         validation: How it compares with the SavedModel (``validate``).
-        signature: The ``score`` signature as the interpreter sees it.
+        signatures: The signatures as the interpreter sees them (``EdgeRanker.signatures``).
     """
+    history = PERSONALIZE_SIGNATURE in signatures
     return {
         "name": info["name"],
         "version": f"{info['version']}+{quantization.VARIANTS[config.quantize]}",
-        "signature": signature,
+        "kind": "history" if history else "user_id",
+        "signature": signatures[SIGNATURE],
+        **({"signatures": signatures} if history else {}),
         "architecture": info["architecture"],
-        "out_of_vocabulary": OUT_OF_VOCABULARY,
+        "out_of_vocabulary": HISTORY_OUT_OF_VOCABULARY if history else OUT_OF_VOCABULARY,
         "quantization": {"mode": config.quantize, "per_channel_dense": config.per_channel_dense,
                          "int8_activations": config.quantize == "int8" and config.int8_activations},
         "runtime": {"ops": model_ops.ops, "min_runtime_version": model_ops.min_runtime_version,
                     "target_runtime": config.target_runtime, "cpu_delegate": validation.cpu_delegate},
         "metrics": {**{name: value for name, value in dataclasses.asdict(validation).items()
                        if name != "cpu_delegate"},
-                    "tolerance": config.tolerance if config.quantize == "none" else None,
+                    "tolerance": (config.history_tolerance if history else config.tolerance)
+                    if config.quantize == "none" else None,
                     "rmse_tolerance": config.rmse_tolerance, "min_top_10_overlap": config.min_top_10_overlap,
                     "min_pair_agreement": config.min_pair_agreement},
         "training": {"saved_model": str(saved_model_dir), "model_version": info["version"],
                      "data_fingerprint": info["data_fingerprint"], "trained": info["created"],
                      "test_metrics": info["test_metrics"]},
     }
+
+
+def previous_bundle(bundle: Path) -> Path:
+    """Where a converted bundle's predecessor is kept (``<bundle>.previous``), so an app can roll back to it."""
+    return bundle.with_name(bundle.name + PREVIOUS_SUFFIX)
 
 
 def convert_ranker(config: ConvertConfig) -> ConversionReport:
@@ -267,19 +296,28 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
     loaded = tf.saved_model.load(str(saved_model_dir))
     if SIGNATURE not in loaded.signatures:
         raise ConversionError(f"{saved_model_dir} has no {SIGNATURE!r} signature: it is not an EdgeRank ranker")
+    histories = None
+    if PERSONALIZE_SIGNATURE in loaded.signatures:
+        histories = scoring.user_histories(_read(config.history_data, ("user_id", "movie_title", "user_rating"),
+                                                 "history data"))
+        reference_model = scoring.pair_scorer(scoring.history_scorer(*scoring.saved_history_functions(loaded),
+                                                                     histories))
+    else:
+        reference_model = scoring.saved_model_scorer(loaded)
 
-    model, model_ops = convert(saved_model_dir, config)
+    model, model_ops = convert(saved_model_dir, config, list(HISTORY_SIGNATURES) if histories else [SIGNATURE])
     titles = serving.read_titles(saved_model_dir)
-    reference = scoring.reference_scores(loaded, pairs, titles, config.order_users, config.seed)
-    output = Path(config.output or Path("artifacts", "edge", quantization.VARIANTS[config.quantize]))
-    with atomic.directory(output) as folder:
+    reference = scoring.reference_scores(reference_model, pairs, titles, config.order_users, config.seed)
+    name = quantization.VARIANTS[config.quantize]
+    output = Path(config.output or Path("artifacts", "edge", f"history-{name}" if histories else name))
+    with atomic.directory(output, keep_previous=previous_bundle(output)) as folder:
         ranker = EdgeRanker(bundle.write_model(folder, model), verify=False)
         try:
-            validation = validate(ranker, reference, config)
+            validation = validate(ranker, reference, config, histories)
         except ConversionError as error:
             raise ConversionError(f"{error}; the previous bundle at {output} is kept") from error
         bundle.write_description(folder, model, describe(info, saved_model_dir, config, model_ops, validation,
-                                                         ranker.signature()), titles)
+                                                         ranker.signatures()), titles)
     return ConversionReport(bundle=str(output), quantization=config.quantize, size_bytes=len(model),
                             sha256=sha256_hex(model), ops=model_ops.ops,
                             min_runtime_version=model_ops.min_runtime_version, validation=validation)

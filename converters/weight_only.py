@@ -30,6 +30,10 @@ from tensorflow.lite.python import schema_py_generated as schema
 #: Bytes a quantized weight adds besides its values: per channel a float32 scale and an int64 zero
 #: point, and once the int8 tensor and its DEQUANTIZE op (an estimate that errs high).
 CHANNEL_BYTES, TENSOR_BYTES = 12, 256
+#: Weights with fewer channels stay float32: one scale would span values of every size, and such a
+#: "kernel" may be no weight at all (the converter can pass a constant row, such as a history model's
+#: mean user, to FULLY_CONNECTED as its kernel).
+MIN_CHANNELS = 2
 
 _OPS = schema.BuiltinOperator
 #: The weight input of each op whose weights are quantized, and the axis that holds its channels.
@@ -51,6 +55,7 @@ def quantize_weights(model: bytes) -> bytes:
     """
     root = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
     dequantize = _opcode(root, _OPS.DEQUANTIZE, DEQUANTIZE_VERSION)
+    quantized: dict[tuple[int, int], int] = {}  # (float buffer, axis) -> int8 buffer: signatures share weights
     for subgraph in root.subgraphs:
         weights: set[int] = set()
         for operator in subgraph.operators:
@@ -58,8 +63,17 @@ def quantize_weights(model: bytes) -> bytes:
             position, axis = WEIGHT_INPUTS.get(max(code.builtinCode, code.deprecatedBuiltinCode), (None, None))
             if position is not None and len(operator.inputs) > position:
                 weights.add((operator.inputs[position], axis))
-        dequantizers = [_quantize_tensor(root, subgraph, index, axis, dequantize) for index, axis in sorted(weights)]
+        dequantizers = [_quantize_tensor(root, subgraph, index, axis, dequantize, quantized)
+                        for index, axis in sorted(weights)]
         subgraph.operators = [op for op in dequantizers if op is not None] + list(subgraph.operators)
+    # A float tensor that DEQUANTIZE now writes holds no data; its buffer goes once no other tensor reads it.
+    rewritten = {(position, op.outputs[0]) for position, subgraph in enumerate(root.subgraphs)
+                 for op in subgraph.operators if op.opcodeIndex == dequantize}
+    readers = {(position, index): tensor.buffer for position, subgraph in enumerate(root.subgraphs)
+               for index, tensor in enumerate(subgraph.tensors)}
+    for buffer in {buffer for buffer, _ in quantized}:
+        if all(key in rewritten for key, read in readers.items() if read == buffer):
+            root.buffers[buffer].data = None
     _raise_min_runtime(root, DEQUANTIZE_RUNTIME)
     builder = flatbuffers.Builder(len(model))
     builder.Finish(root.Pack(builder), file_identifier=b"TFL3")
@@ -77,9 +91,14 @@ def _opcode(root: schema.ModelT, builtin: int, version: int) -> int:
     return len(root.operatorCodes) - 1
 
 
-def _quantize_tensor(root: schema.ModelT, subgraph: schema.SubGraphT, index: int, axis: int,
-                     dequantize: int) -> schema.OperatorT | None:
-    """Moves a float32 constant into a new int8 tensor; returns the DEQUANTIZE that recreates it."""
+def _quantize_tensor(root: schema.ModelT, subgraph: schema.SubGraphT, index: int, axis: int, dequantize: int,
+                     quantized_buffers: dict[tuple[int, int], int]) -> schema.OperatorT | None:
+    """Reads a float32 constant from a new int8 tensor; returns the DEQUANTIZE that recreates it.
+
+    ``quantized_buffers`` maps (float buffer, axis) to the int8 buffer already
+    made for it, so a weight several subgraphs share is stored once; the caller
+    empties the float buffers when every subgraph is done.
+    """
     tensor = subgraph.tensors[index] if index >= 0 else None
     if tensor is None or tensor.type != schema.TensorType.FLOAT32:
         return None
@@ -87,25 +106,24 @@ def _quantize_tensor(root: schema.ModelT, subgraph: schema.SubGraphT, index: int
     if buffer.data is None:
         return None  # computed, not a weight
     weights = np.frombuffer(bytes(bytearray(buffer.data)), np.float32).reshape(tensor.shape)
-    if 3 * weights.size <= CHANNEL_BYTES * weights.shape[axis] + TENSOR_BYTES:
-        return None  # int8 values would save less than their scales cost
+    if weights.shape[axis] < MIN_CHANNELS or 3 * weights.size <= CHANNEL_BYTES * weights.shape[axis] + TENSOR_BYTES:
+        return None  # one channel, or int8 values would save less than their scales cost
     channels = np.moveaxis(np.abs(weights), axis, 0).reshape(weights.shape[axis], -1).max(axis=1)
     scales = np.where(channels > 0, channels / 127.0, 1.0).astype(np.float32)
-    shape = [1] * weights.ndim
-    shape[axis] = -1
-    values = np.clip(np.round(weights / scales.reshape(shape)), -127, 127).astype(np.int8)
-
-    stored = schema.BufferT()
-    stored.data = values.tobytes()
-    root.buffers.append(stored)
+    if (tensor.buffer, axis) not in quantized_buffers:
+        shape = [1] * weights.ndim
+        shape[axis] = -1
+        stored = schema.BufferT()
+        stored.data = np.clip(np.round(weights / scales.reshape(shape)), -127, 127).astype(np.int8).tobytes()
+        root.buffers.append(stored)
+        quantized_buffers[(tensor.buffer, axis)] = len(root.buffers) - 1
     quantized = schema.TensorT()
     quantized.name, quantized.shape, quantized.type = tensor.name + b"/int8", list(tensor.shape), schema.TensorType.INT8
-    quantized.buffer = len(root.buffers) - 1
+    quantized.buffer = quantized_buffers[(tensor.buffer, axis)]
     quantized.quantization = schema.QuantizationParametersT()
     quantized.quantization.scale, quantized.quantization.zeroPoint = scales.tolist(), [0] * len(scales)
     quantized.quantization.quantizedDimension = axis
     subgraph.tensors.append(quantized)
-    buffer.data = None  # the float tensor is now DEQUANTIZE's output, computed once at load
 
     operator = schema.OperatorT()
     operator.opcodeIndex, operator.inputs, operator.outputs = dequantize, [len(subgraph.tensors) - 1], [index]

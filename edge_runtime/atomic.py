@@ -134,11 +134,13 @@ def write_json(path: str | os.PathLike[str], payload: Any) -> Path:
 
 
 @contextlib.contextmanager
-def directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+def directory(path: str | os.PathLike[str], keep_previous: str | os.PathLike[str] | None = None) -> Iterator[Path]:
     """Yields an empty temporary folder that replaces ``path`` when the block succeeds.
 
     If the block raises, the temporary folder is removed and ``path`` is left
-    as it was.
+    as it was. With ``keep_previous``, the folder that ``path`` held before
+    is moved there (replacing what that held), so the previous version can be
+    restored; otherwise it is deleted.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,12 +153,26 @@ def directory(path: str | os.PathLike[str]) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if path.exists() and _exchange(tmp, path):
-        shutil.rmtree(tmp, ignore_errors=True)  # now holds the previous content
+        _retire(tmp, keep_previous)  # tmp now holds the previous content
     elif path.exists():  # no atomic exchange here: a short window without `path`
         old = Path(tempfile.mkdtemp(prefix=_temporary_prefix(path), suffix=".old", dir=path.parent))
         os.rename(path, old / path.name)
         os.rename(tmp, path)
+        _retire(old / path.name, keep_previous)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(tmp, path)
     _sync_folder(path.parent)
+
+
+def _retire(previous: Path, keep: str | os.PathLike[str] | None) -> None:
+    """Deletes the replaced folder ``previous``, or swaps it into ``keep`` (whose old content goes)."""
+    if keep is None:
+        shutil.rmtree(previous, ignore_errors=True)
+        return
+    keep = Path(keep)
+    if keep.exists() and _exchange(previous, keep):
+        shutil.rmtree(previous, ignore_errors=True)
+    else:
+        shutil.rmtree(keep, ignore_errors=True)
+        os.rename(previous, keep)

@@ -11,6 +11,17 @@ honours the contract when it has a signature named ``SIGNATURE``::
              user_known   bool    [1]   False: the user is out of vocabulary
              title_known  bool    [N]   False: that title is out of vocabulary
 
+A history model (``trainer.history``) takes the user's own ratings instead of
+an id, and has three signatures; the device keeps the state between them::
+
+    personalize  in:  history_titles  string  [H]   titles the user rated, raw (any H, 0 too)
+                      history_ratings float32 [H]   their ratings
+                 out: user_state      float32 [S]   what score and recommend need
+                      history_known   bool    [H]   False: that title is unknown and was ignored
+    score        in:  user_state, movie_title [N];  out: rating [N], title_known [N]
+    recommend    in:  user_state, exclude_titles string [E], k int32 []
+                 out: titles string [k], scores float32 [k]  (the catalogue's best k, excluded left out)
+
 A bundle is a folder with ``MODEL_FILE``, ``MANIFEST_FILE`` (its schema is in
 ``edge_runtime.manifest``) and ``TITLES_FILE`` (the catalogue, one title a
 line, in vocabulary order). Every file the project writes stamps its creation
@@ -31,6 +42,26 @@ USER_KNOWN_OUTPUT = "user_known"
 TITLE_KNOWN_OUTPUT = "title_known"
 INPUTS = (USER_INPUT, TITLE_INPUT)
 OUTPUTS = (RATING_OUTPUT, USER_KNOWN_OUTPUT, TITLE_KNOWN_OUTPUT)
+
+#: The history model's signatures and names (its ``score`` is ``SIGNATURE``, ``movie_title`` and ``rating``).
+PERSONALIZE_SIGNATURE = "personalize"
+RECOMMEND_SIGNATURE = "recommend"
+HISTORY_TITLES_INPUT = "history_titles"
+HISTORY_RATINGS_INPUT = "history_ratings"
+STATE_OUTPUT = STATE_INPUT = "user_state"
+HISTORY_KNOWN_OUTPUT = "history_known"
+EXCLUDE_INPUT = "exclude_titles"
+K_INPUT = "k"
+RETRIEVED_TITLES_OUTPUT = "titles"
+RETRIEVAL_SCORES_OUTPUT = "scores"
+#: The score ``recommend`` gives excluded titles, below any real one (they come back only when k
+#: exceeds the titles left).
+EXCLUDED_SCORE = -1e30
+HISTORY_SIGNATURES = {
+    PERSONALIZE_SIGNATURE: ((HISTORY_TITLES_INPUT, HISTORY_RATINGS_INPUT), (STATE_OUTPUT, HISTORY_KNOWN_OUTPUT)),
+    SIGNATURE: ((STATE_INPUT, TITLE_INPUT), (RATING_OUTPUT, TITLE_KNOWN_OUTPUT)),
+    RECOMMEND_SIGNATURE: ((STATE_INPUT, EXCLUDE_INPUT, K_INPUT), (RETRIEVED_TITLES_OUTPUT, RETRIEVAL_SCORES_OUTPUT)),
+}
 
 #: The files of a model bundle.
 MODEL_FILE = "ranker.tflite"

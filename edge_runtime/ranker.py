@@ -1,9 +1,12 @@
 """Scoring one user against candidate titles with a converted ranker.
 
-The model honours the device contract (``edge_runtime.contract``: a ``score``
-signature, one ``user_id`` and N ``movie_title`` strings in, N ratings and
-known flags out). The vocabularies live inside the model, so ids and titles go
-in as raw strings.
+The model honours the device contract (``edge_runtime.contract``). A history
+model (``kind == "history"``) takes the user's own ratings: ``personalize``
+turns them into a ``UserState`` kept on the device, ``score`` rates
+candidates for it and ``recommend`` ranks the whole catalogue with no server
+call. An id model (``kind == "user_id"``, the tutorials') scores a ``user_id``
+it was trained with. The vocabularies live inside the model, so titles (and
+ids) go in as raw strings.
 
 Out-of-vocabulary behaviour: an unknown user id or title maps to the model's
 single out-of-vocabulary embedding and still gets a score; the result flags it
@@ -24,12 +27,21 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.backend import Backend, load_backend
-from edge_runtime.contract import INPUTS, OUTPUTS, SIGNATURE, TITLE_INPUT, USER_INPUT
+from edge_runtime.contract import (EXCLUDE_INPUT, EXCLUDED_SCORE, HISTORY_KNOWN_OUTPUT, HISTORY_RATINGS_INPUT,
+                                   HISTORY_SIGNATURES, HISTORY_TITLES_INPUT, INPUTS, K_INPUT, OUTPUTS,
+                                   PERSONALIZE_SIGNATURE, RATING_OUTPUT, RECOMMEND_SIGNATURE,
+                                   RETRIEVAL_SCORES_OUTPUT, RETRIEVED_TITLES_OUTPUT, SIGNATURE, STATE_INPUT,
+                                   STATE_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT, USER_INPUT)
 from edge_runtime.errors import EdgeRankError
+from edge_runtime.history import HistoryError, UserState, clean_history
 from edge_runtime.manifest import ModelError, VerifiedModel, load_model, read_titles
 
 #: Candidates per interpreter call; longer lists are scored in chunks of this size.
 DEFAULT_CHUNK_SIZE = 1024
+#: ``EdgeRanker.kind`` of a model that takes the user's history, and of one that takes a user id.
+HISTORY_KIND, USER_ID_KIND = "history", "user_id"
+#: Titles ``EdgeRanker.recommend`` retrieves on the device before ranking them.
+RETRIEVED_CANDIDATES = 300
 
 
 class InputError(EdgeRankError):
@@ -50,16 +62,19 @@ class Ranking:
     """One user's candidates, best first.
 
     Attributes:
-        user_id: The user, as scored.
+        user_id: The user, as scored; ``None`` for a history model (no id is involved).
         user_known: False if the model has never seen this user (the scores
             then come from the shared out-of-vocabulary user embedding);
-            ``None`` when there were no candidates, so nothing was scored.
+            ``None`` when there were no candidates, so nothing was scored, and
+            for a history model.
         candidates: Distinct titles by descending score (ties keep input order).
+        unknown_history: History titles the model does not know and ignored (history models).
     """
 
-    user_id: str
+    user_id: str | None
     user_known: bool | None
     candidates: list[ScoredCandidate]
+    unknown_history: tuple[str, ...] = ()
 
 
 def _text(value: Any, what: str) -> tuple[str, bytes]:
@@ -122,16 +137,29 @@ class _Session:
             if wanted:
                 return  # tensors are allocated on the first request
             try:
-                self.run(np.array([b""], dtype=np.object_), np.array([b"", b""], dtype=np.object_))
+                self.try_request()
                 return
             except (ValueError, RuntimeError) as error:
                 failure = error
         raise ModelError(f"the interpreter cannot run {model.path} (CPU delegate: {self.cpu_delegate}): {failure}") \
             from failure
 
+    def try_request(self) -> None:
+        """Runs one request through every signature (what loading an unverified model checks)."""
+        if self.kind == HISTORY_KIND:
+            state = self.personalize(np.array([b""], dtype=np.object_), np.array([3.0], np.float32))[0]
+            self.score_state(state, np.array([b"", b""], dtype=np.object_))
+            self.recommend(state, np.array([b""], dtype=np.object_), 1)
+        else:
+            self.run(np.array([b""], dtype=np.object_), np.array([b"", b""], dtype=np.object_))
+
     def _bind(self, model: VerifiedModel) -> None:
-        """Checks the ``score`` signature and finds its tensors."""
+        """Checks the signatures (a history model's three, or ``score`` with a user id) and finds their tensors."""
         signatures = self.interpreter.get_signature_list()
+        self.kind = HISTORY_KIND if PERSONALIZE_SIGNATURE in signatures else USER_ID_KIND
+        if self.kind == HISTORY_KIND:
+            self._bind_history(model, signatures)
+            return
         found = signatures.get(SIGNATURE, {})
         if sorted(found.get("inputs", [])) != sorted(INPUTS) or sorted(found.get("outputs", [])) != sorted(OUTPUTS):
             raise ModelError(
@@ -141,13 +169,24 @@ class _Session:
         runner = self.interpreter.get_signature_runner(SIGNATURE)
         inputs, outputs = runner.get_input_details(), runner.get_output_details()
         # Read before any resize: afterwards the interpreter reports the current shapes.
-        self.signature = {"name": SIGNATURE, "inputs": _describe(inputs), "outputs": _describe(outputs)}
+        self.signatures = {SIGNATURE: {"name": SIGNATURE, "inputs": _describe(inputs), "outputs": _describe(outputs)}}
         # invoke() runs the main subgraph: it must be the signature's.
         if {d["index"] for d in inputs.values()} != {d["index"] for d in self.interpreter.get_input_details()}:
             raise ModelError(f"{model.path}: the {SIGNATURE!r} signature is not the model's main subgraph")
         self.user_index, self.title_index = inputs[USER_INPUT]["index"], inputs[TITLE_INPUT]["index"]
         self.output_indices = [outputs[name]["index"] for name in OUTPUTS]
         self.allocated = -1
+
+    def _bind_history(self, model: VerifiedModel, signatures: dict[str, dict]) -> None:
+        self.runners, self.signatures = {}, {}
+        for name, (inputs, outputs) in HISTORY_SIGNATURES.items():
+            found = signatures.get(name, {})
+            if sorted(found.get("inputs", [])) != sorted(inputs) or sorted(found.get("outputs", [])) != sorted(outputs):
+                raise ModelError(f"{model.path} has no {name!r} signature with inputs {list(inputs)} and outputs "
+                                 f"{list(outputs)}; it has {signatures}")
+            runner = self.runners[name] = self.interpreter.get_signature_runner(name)
+            self.signatures[name] = {"name": name, "inputs": _describe(runner.get_input_details()),
+                                     "outputs": _describe(runner.get_output_details())}
 
     def run(self, user: np.ndarray, titles: np.ndarray) -> list[np.ndarray]:
         interpreter = self.interpreter
@@ -159,6 +198,19 @@ class _Session:
         interpreter.set_tensor(self.title_index, titles)
         interpreter.invoke()
         return [interpreter.get_tensor(index) for index in self.output_indices]
+
+    def personalize(self, titles: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        result = self.runners[PERSONALIZE_SIGNATURE](**{HISTORY_TITLES_INPUT: titles, HISTORY_RATINGS_INPUT: ratings})
+        return result[STATE_OUTPUT], result[HISTORY_KNOWN_OUTPUT]
+
+    def score_state(self, state: np.ndarray, titles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        result = self.runners[SIGNATURE](**{STATE_INPUT: state, TITLE_INPUT: titles})
+        return result[RATING_OUTPUT], result[TITLE_KNOWN_OUTPUT]
+
+    def recommend(self, state: np.ndarray, exclude: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        result = self.runners[RECOMMEND_SIGNATURE](**{STATE_INPUT: state, EXCLUDE_INPUT: exclude,
+                                                      K_INPUT: np.array(k, np.int32)})
+        return result[RETRIEVED_TITLES_OUTPUT], result[RETRIEVAL_SCORES_OUTPUT]
 
 
 # Loads and runs a model the way _Session does (an interpreter, its signature, one request), in a
@@ -260,6 +312,17 @@ class EdgeRanker:
         """``"xnnpack"`` if the default CPU delegate runs the model, ``"none"`` if the built-in kernels do."""
         return self._session().cpu_delegate
 
+    @property
+    def kind(self) -> str:
+        """``"history"``: the model takes the user's own ratings; ``"user_id"``: it looks users up by id."""
+        return self._session().kind
+
+    @property
+    def rating_range(self) -> tuple[float, float] | None:
+        """The rating scale the model was trained on (from the manifest; ``None`` without one)."""
+        bounds = ((self.manifest or {}).get("architecture") or {}).get("rating_range")
+        return (float(bounds[0]), float(bounds[1])) if bounds else None
+
     def signature(self) -> dict[str, Any]:
         """The ``score`` signature as the interpreter sees it.
 
@@ -267,7 +330,11 @@ class EdgeRanker:
             ``{"name": "score", "inputs": {name: {"dtype", "shape"}}, "outputs": {…}}``,
             with -1 for a dimension of any size.
         """
-        return self._session().signature
+        return self._session().signatures[SIGNATURE]
+
+    def signatures(self) -> dict[str, dict[str, Any]]:
+        """Every signature the client uses, by name, as ``signature`` describes ``score``."""
+        return dict(self._session().signatures)
 
     def _session(self) -> _Session:
         session = getattr(self._local, "session", None)
@@ -275,29 +342,84 @@ class EdgeRanker:
             session = self._local.session = _Session(self.backend, self.model, self.num_threads)
         return session
 
+    def _require_history(self, method: str) -> _Session:
+        session = self._session()
+        if session.kind != HISTORY_KIND:
+            raise InputError(f"{method} needs a history model; {self.model.path} looks users up by id "
+                             "(convert the history SavedModel: edgerank convert --saved-model artifacts/history)")
+        return session
+
+    def _catalogue(self) -> frozenset[str] | None:
+        catalogue = getattr(self, "_catalogue_titles", False)
+        if catalogue is False:
+            try:
+                catalogue = frozenset(self.titles())
+            except ModelError:
+                catalogue = None  # a bare model: the model itself flags unknown titles
+            self._catalogue_titles = catalogue
+        return catalogue
+
+    def personalize(self, history: Any) -> UserState:
+        """The user's state from their own ratings; keep it and pass it to ``score``, ``rank`` and ``recommend``.
+
+        Args:
+            history: ``(title, rating)`` pairs or a ``{title: rating}`` mapping, any length, empty too
+                (the average user). A title rated twice counts once, with its last rating; unknown
+                titles are ignored and listed in ``UserState.unknown_titles``. A ``UserState`` is returned as is.
+
+        Returns:
+            The state (``UserState``).
+
+        Raises:
+            HistoryError: A rating that is not a finite number within the model's scale, or a title that is not text.
+            InputError: The model looks users up by id.
+        """
+        if isinstance(history, UserState):
+            return history
+        session = self._require_history("personalize")
+        titles, ratings = clean_history(history, self.rating_range)
+        catalogue = self._catalogue()
+        unknown = [] if catalogue is None else [title for title in titles if title not in catalogue]
+        if unknown:
+            kept = [i for i, title in enumerate(titles) if title in catalogue]
+            titles, ratings = [titles[i] for i in kept], ratings[kept]
+        texts, encoded = _titles(titles)
+        state, known = session.personalize(np.array(encoded, dtype=np.object_), ratings)
+        unknown += [title for title, flag in zip(texts, known.tolist()) if not flag]
+        return UserState(np.array(state, np.float32), tuple(t for t, flag in zip(texts, known.tolist()) if flag),
+                         tuple(unknown))
+
     def _predict(
-        self, user_id: Any, candidates: Sequence[Any]
-    ) -> tuple[str, bool | None, list[str], np.ndarray, np.ndarray]:
-        user_text, user_bytes = _text(user_id, "user_id")
+        self, user: Any, candidates: Sequence[Any]
+    ) -> tuple[str | None, bool | None, list[str], np.ndarray, np.ndarray, tuple[str, ...]]:
         texts, encoded = _titles(candidates)
         scores = np.empty(len(encoded), dtype=np.float32)
         known = np.empty(len(encoded), dtype=bool)
-        user_known = None
+        user_known, user_text, unknown_history = None, None, ()
         session = self._session()
-        user = np.array([user_bytes], dtype=np.object_)
+        if session.kind == HISTORY_KIND:
+            state = self.personalize(user)
+            unknown_history = state.unknown_titles
+        else:
+            user_text, user_bytes = _text(user, "user_id")
+            user_array = np.array([user_bytes], dtype=np.object_)
         for start in range(0, len(encoded), self.chunk_size):
             chunk = np.array(encoded[start : start + self.chunk_size], dtype=np.object_)
-            rating, user_flag, title_flag = session.run(user, chunk)
+            if session.kind == HISTORY_KIND:
+                rating, title_flag = session.score_state(state.vector, chunk)
+            else:
+                rating, user_flag, title_flag = session.run(user_array, chunk)
+                user_known = bool(user_flag[0])
             scores[start : start + len(chunk)] = rating
             known[start : start + len(chunk)] = title_flag
-            user_known = bool(user_flag[0])
-        return user_text, user_known, texts, scores, known
+        return user_text, user_known, texts, scores, known, unknown_history
 
-    def score(self, user_id: str, candidates: Sequence[str]) -> np.ndarray:
+    def score(self, user: Any, candidates: Sequence[str]) -> np.ndarray:
         """Predicts every candidate's rating for one user.
 
         Args:
-            user_id: The user's id (``"42"``; an int is taken as its decimal id).
+            user: A history model: the ``UserState`` from ``personalize``, or the history itself.
+                An id model: the user's id (``"42"``; an int is taken as its decimal id).
             candidates: Titles as ``str`` (or UTF-8 ``bytes``); duplicates are
                 scored each time; any length (chunked internally).
 
@@ -306,14 +428,15 @@ class EdgeRanker:
 
         Raises:
             InputError: An id or title that is not text, or not UTF-8.
+            HistoryError: A history with a rating outside the model's scale (see ``personalize``).
         """
-        return self._predict(user_id, candidates)[3]
+        return self._predict(user, candidates)[3]
 
-    def rank(self, user_id: str, candidates: Sequence[str], k: int | None = None) -> Ranking:
+    def rank(self, user: Any, candidates: Sequence[str], k: int | None = None) -> Ranking:
         """Scores the candidates and returns the best ``k`` distinct titles.
 
         Args:
-            user_id: As for ``score``.
+            user: As for ``score``.
             candidates: As for ``score``; a title listed twice appears once.
             k: How many to return (>= 0); ``None`` returns all.
 
@@ -322,7 +445,7 @@ class EdgeRanker:
         """
         if k is not None and k < 0:
             raise InputError(f"k must be >= 0, got {k}")
-        user_text, user_known, texts, scores, known = self._predict(user_id, candidates)
+        user_text, user_known, texts, scores, known, unknown_history = self._predict(user, candidates)
         ranked, seen = [], set()
         for i in np.argsort(-scores, kind="stable").tolist():
             if k is not None and len(ranked) >= k:
@@ -330,8 +453,53 @@ class EdgeRanker:
             if texts[i] not in seen:
                 seen.add(texts[i])
                 ranked.append(ScoredCandidate(texts[i], float(scores[i]), bool(known[i])))
-        return Ranking(user_text, user_known, ranked)
+        return Ranking(user_text, user_known, ranked, unknown_history)
 
-    def rank_many(self, requests: Iterable[tuple[str, Sequence[str]]], k: int | None = None) -> list[Ranking]:
-        """``rank`` for several users: ``[(user_id, candidates), …]`` in, rankings in the same order out."""
-        return [self.rank(user_id, candidates, k) for user_id, candidates in requests]
+    def rank_many(self, requests: Iterable[tuple[Any, Sequence[str]]], k: int | None = None) -> list[Ranking]:
+        """``rank`` for several users: ``[(user, candidates), …]`` in, rankings in the same order out."""
+        return [self.rank(user, candidates, k) for user, candidates in requests]
+
+    def retrieve(self, history: Any, k: int = RETRIEVED_CANDIDATES, exclude_rated: bool = True) -> list[str]:
+        """The catalogue's best ``k`` titles for a history by the retrieval score, its rated titles left out.
+
+        Args:
+            history: A ``UserState`` or a history (see ``personalize``).
+            k: How many (>= 0); fewer come back when the catalogue has fewer unrated titles.
+            exclude_rated: Leave the history's titles out (``False``: every title competes, as in
+                the tutorials' evaluation).
+
+        Raises:
+            InputError: ``k`` < 0, or the model looks users up by id.
+        """
+        if k < 0:
+            raise InputError(f"k must be >= 0, got {k}")
+        session = self._require_history("retrieve")
+        state = self.personalize(history)
+        excluded_titles = state.rated_titles if exclude_rated else ()
+        count = ((self.manifest or {}).get("titles") or {}).get("count")
+        wanted = min(k, count - len(excluded_titles)) if count is not None else k
+        if wanted <= 0:
+            return []
+        excluded = np.array([title.encode("utf-8") for title in excluded_titles], dtype=np.object_)
+        try:
+            titles, scores = session.recommend(state.vector, excluded, wanted)
+        except (ValueError, RuntimeError) as error:
+            raise InputError(f"cannot retrieve {wanted} titles: {error}") from None
+        return [title.decode("utf-8") for title, score in zip(titles.tolist(), scores.tolist())
+                if score > EXCLUDED_SCORE]
+
+    def recommend(self, history: Any, k: int = 10, candidates: int = RETRIEVED_CANDIDATES) -> Ranking:
+        """Recommends on the device, no server call: retrieve ``candidates`` titles, rank them, keep the best ``k``.
+
+        Args:
+            history: A ``UserState`` or a history (see ``personalize``).
+            k: How many to return (>= 0).
+            candidates: Titles retrieved (by the retrieval score, rated titles left out) before ranking.
+
+        Returns:
+            The best ``k`` unrated titles by predicted rating, best first.
+        """
+        if k < 0:
+            raise InputError(f"k must be >= 0, got {k}")
+        state = self.personalize(history)
+        return self.rank(state, self.retrieve(state, max(candidates, k)), k)

@@ -1,4 +1,7 @@
-"""The device half of two-stage recommend: rank a hand-off file's candidates.
+"""Two-stage recommend on the device: from a history alone, or ranking a hand-off file's candidates.
+
+``recommend_on_device`` needs no server at all: a history model retrieves
+candidates from the user's own ratings and ranks them (``EdgeRanker.recommend``).
 
 A server retrieves a few hundred candidates for a user and writes them to a
 hand-off file (``edge_runtime.handoff``); the device ranks them with the
@@ -19,6 +22,26 @@ from edge_runtime.ranker import EdgeRanker
 
 class RecommendError(EdgeRankError):
     """A missing user, a bad k, a hand-off for another user, or a failed retrieval."""
+
+
+def recommend_on_device(ranker: EdgeRanker, history: Any, k: int, candidates: int) -> dict[str, Any]:
+    """Retrieves ``candidates`` titles from the history on the device, ranks them and keeps the best ``k``.
+
+    Returns:
+        ``{"backend", "history": {"rated", "unknown_titles"}, "retrieval": {"candidates"},
+        "recommendations": [{"movie_title", "score", "known"}, …]}``, best first.
+    """
+    if k < 1:
+        raise RecommendError(f"k must be >= 1, got {k}")
+    state = ranker.personalize(history)
+    retrieved = ranker.retrieve(state, max(candidates, k))
+    ranking = ranker.rank(state, retrieved, k=k)
+    return {
+        "backend": f"{ranker.backend.name} {ranker.backend.version}",
+        "history": {"rated": len(state.rated_titles), "unknown_titles": list(state.unknown_titles)},
+        "retrieval": {"on_device": True, "candidates": len(retrieved)},
+        "recommendations": [dataclasses.asdict(candidate) for candidate in ranking.candidates],
+    }
 
 
 def rank_handoff(ranker: EdgeRanker, handoff: Handoff, user: str, k: int) -> dict[str, Any]:

@@ -24,15 +24,22 @@ def attribute_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
-    """Adds one ``--flag`` per field of dataclass ``cls`` (nested fields prefixed, see the module docstring)."""
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", defaults: Any = None) -> None:
+    """Adds one ``--flag`` per field of dataclass ``cls`` (nested fields prefixed, see the module docstring).
+
+    Args:
+        parser: Where the flags go.
+        cls: The dataclass.
+        prefix: Prefix of nested fields' names.
+        defaults: An instance whose values are the flags' defaults; ``None``: ``cls()``.
+    """
     hints = typing.get_type_hints(cls)
     docs = attribute_docs(cls)
-    defaults = cls()
+    defaults = cls() if defaults is None else defaults
     for field in dataclasses.fields(cls):
         hint, default, dest = hints[field.name], getattr(defaults, field.name), prefix + field.name
         if dataclasses.is_dataclass(hint):
-            add_config_arguments(parser, hint, prefix=f"{dest}_")
+            add_config_arguments(parser, hint, prefix=f"{dest}_", defaults=default)
             continue
         flag = "--" + dest.replace("_", "-")
         help_text = f"{docs.get(field.name, '')} (default: {default})".strip()

@@ -7,6 +7,7 @@ GroupLens file layout and encoding (ISO-8859-1, one title with an accent).
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import numpy as np
 import pytest
 
 USERS, MOVIES, RATINGS = 30, 40, 1000
+#: The published JSON Schemas (docs/schemas/) of the files other apps read.
+SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schemas"
 ACCENTED_TITLE = "Misérables, Les (1995)"
 
 
@@ -49,6 +52,16 @@ def write_synthetic_movielens(folder: Path, seed: int = 0) -> Path:
         encoding="iso-8859-1",
     )
     return root
+
+
+def assert_matches_schema(path: Path, schema: str) -> dict:
+    """Validates the JSON file ``path`` against ``docs/schemas/<schema>.schema.json``; returns its content."""
+    import jsonschema
+
+    content = json.loads(Path(path).read_text(encoding="utf-8"))
+    jsonschema.validate(content, json.loads((SCHEMAS / f"{schema}.schema.json").read_text()),
+                        format_checker=jsonschema.FormatChecker())
+    return content
 
 
 def zip_folder(root: Path, archive: Path) -> Path:

@@ -26,6 +26,7 @@ import tensorflow_recommenders as tfrs
 from edge_runtime.contract import RATING_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT, USER_INPUT, USER_KNOWN_OUTPUT
 from trainer import baselines, data, metrics
 from trainer.config import ConfigError, RankingConfig
+from trainer.progress import fit_progress
 from trainer.ranking import MeanSquaredError
 from trainer.towers import float32_policy
 
@@ -164,7 +165,8 @@ def _fit(inputs: np.ndarray, config: RankingConfig, seed: int, epochs: int, verb
     if validation is not None:
         callbacks.append(tf.keras.callbacks.EarlyStopping(
             monitor="val_rmse", patience=config.autorec_patience, restore_best_weights=True))
-    history = model.fit(batches(inputs), epochs=epochs, verbose=verbose, callbacks=callbacks,
+    verbose, bar = fit_progress(verbose, epochs, "AutoRec epochs")
+    history = model.fit(batches(inputs), epochs=epochs, verbose=verbose, callbacks=callbacks + bar,
                         validation_data=None if validation is None else batches(validation))
     return model, history
 

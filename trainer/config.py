@@ -135,13 +135,76 @@ class RetrievalConfig:
 
 
 @dataclass
+class HistoryConfig:
+    """The history-based device model (``trainer.history``): the user's own ratings in, no user id.
+
+    Its ranking half folds a history into AutoRec's decoder (so it needs
+    ``--ranking-model autorec``); its retrieval half is trained here
+    (``trainer.history_retrieval``).
+
+    Attributes:
+        enabled: Train and export the history model (history/<version>/) when the ranker is AutoRec.
+        ridge: λ of the fold-in: how strongly a user's decoder row is pulled towards the mean user's.
+        bias_ridge: λ on the decoder bias (small: a user's mean rating is learned from few ratings).
+        solver_iterations: Conjugate-gradient steps of the fold-in solve inside the model.
+        embedding_dim: Size of the retrieval title embeddings.
+        keep: Share of a user's training titles the retrieval model sees per epoch; the rest are targets.
+        visible_negatives: Weight of the visible history titles among each target's negatives (0: masked).
+        l2: Weight of the L2 penalty on the retrieval embeddings.
+        learning_rate: Adam's learning rate for the retrieval model.
+        batch_users: Users per retrieval training batch.
+        max_epochs: Most retrieval epochs.
+        patience: Stop when the validation unseen top-10 has not improved for this many epochs.
+        validation_fraction: Share of the training ratings held out to choose the epochs.
+        new_user_fraction: Share of the users ``edgerank eval`` holds out entirely to test new users.
+    """
+
+    enabled: bool = True
+    ridge: float = 100.0
+    bias_ridge: float = 5.0
+    solver_iterations: int = 16
+    embedding_dim: int = 64
+    keep: float = 0.5
+    visible_negatives: float = 0.3
+    l2: float = 1e-4
+    learning_rate: float = 0.005
+    batch_users: int = 128
+    max_epochs: int = 100
+    patience: int = 20
+    validation_fraction: float = 0.1
+    new_user_fraction: float = 0.1
+
+
+#: ``TrainConfig.preset`` values: the fields each changes from the dataclass defaults (the tutorials').
+#: ``best`` is what beat every classic baseline on the validation split: AutoRec (with the history
+#: model built on it) and full-softmax retrieval.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "tutorial": {},
+    "best": {
+        "ranking": {"model": "autorec"},
+        "retrieval": {"loss": "full_softmax", "optimizer": "adam", "learning_rate": 0.01, "batch_size": 1024,
+                      "l2": 0.1, "embedding_dim": 64, "epochs": 30, "patience": 4},
+    },
+}
+#: The preset ``edgerank train`` and ``edgerank demo`` start from.
+DEFAULT_PRESET = "best"
+
+
+@dataclass
 class TrainConfig:
     """Everything ``edgerank train`` needs.
 
+    The dataclass defaults are the TFRS tutorials' values (``preset`` tutorial);
+    the command line starts from ``DEFAULT_PRESET`` (``TrainConfig.from_preset``).
+
     Attributes:
+        preset: The values every other flag starts from: best (AutoRec, history model, full-softmax
+            retrieval) or tutorial (the TFRS tutorials' models and values); flags given override them.
         data: MovieLens 100K archive (``ml-100k.zip``) or its extracted folder;
             ``None`` reads ``$EDGERANK_DATA``, else downloads through
             tensorflow-datasets.
+        skip_bad_rows: Drop ratings that name a user or movie missing from the users or movies file
+            (counted, the first few named) instead of stopping at the first.
         output_dir: Where the artifacts go (layout in the README).
         seed: Seeds Python, NumPy and TensorFlow before each model is built.
         model_version: Version folder the models are exported to
@@ -152,7 +215,9 @@ class TrainConfig:
             outputs stay float32); worth it on GPUs only.
     """
 
+    preset: str = "tutorial"
     data: str | None = None
+    skip_bad_rows: bool = False
     output_dir: str = "artifacts"
     seed: int = 42
     model_version: int | None = None
@@ -161,6 +226,21 @@ class TrainConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+
+    @classmethod
+    def from_preset(cls, name: str) -> TrainConfig:
+        """The configuration ``preset`` ``name`` starts from (see ``PRESETS``).
+
+        Raises:
+            ConfigError: ``name`` is not a preset.
+        """
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+        base = cls()
+        sections = {section: dataclasses.replace(getattr(base, section), **values)
+                    for section, values in PRESETS[name].items()}
+        return dataclasses.replace(base, preset=name, **sections)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -215,20 +295,24 @@ class EvalConfig:
 
     Attributes:
         data: MovieLens 100K archive or folder (``None``: ``$EDGERANK_DATA``).
+        skip_bad_rows: Drop ratings that name unknown users or movies, as ``edgerank train`` did.
         artifacts: The folder ``edgerank train`` and ``convert`` wrote (ranking/,
             retrieval/, edge/int8/).
         output_dir: Where results.json and results.md go.
         validation_fraction: Share of the training ratings held out for model selection.
         folds: Also evaluate on the archive's u1–u5 splits (retrains EdgeRank's models five times).
         order_users: Users whose whole catalogue the int8 model and the SavedModel both score, to compare orders.
+        new_users: Evaluate the history model on users held out of training (retrains AutoRec once).
         seed: Seeds the validation split and the users compared.
     """
 
     data: str | None = None
+    skip_bad_rows: bool = False
     artifacts: str = "artifacts"
     output_dir: str = "artifacts/eval"
     validation_fraction: float = 0.1
     folds: bool = True
     order_users: int = 200
+    new_users: bool = True
     seed: int = 42
     split: SplitConfig = field(default_factory=SplitConfig)

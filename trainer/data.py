@@ -64,7 +64,7 @@ class MovieLens:
         return np.unique(self.movie_titles)
 
 
-def load_movielens(path: str | os.PathLike[str] | None = None) -> MovieLens:
+def load_movielens(path: str | os.PathLike[str] | None = None, skip_bad_rows: bool = False) -> MovieLens:
     """Loads MovieLens.
 
     Args:
@@ -72,6 +72,8 @@ def load_movielens(path: str | os.PathLike[str] | None = None) -> MovieLens:
             ``ml-25m.zip`` …) or its extracted folder, in any layout of
             ``trainer.formats``. ``None`` reads ``$EDGERANK_DATA``; if that is
             unset too, tensorflow-datasets downloads MovieLens 100K.
+        skip_bad_rows: Drop ratings that name unknown users or movies, with a warning
+            (``trainer.formats``), instead of failing.
 
     Returns:
         The ratings and the movie catalogue.
@@ -83,7 +85,7 @@ def load_movielens(path: str | os.PathLike[str] | None = None) -> MovieLens:
     path = resolve_path(path)
     if path is None:
         return _load_from_tfds()
-    return _load_from_files(Path(path))
+    return _load_from_files(Path(path), skip_bad_rows)
 
 
 def resolve_path(path: str | os.PathLike[str] | None) -> str | None:
@@ -172,8 +174,8 @@ def _tfds_order(count: int, split: str = "train") -> np.ndarray:
     return np.array(sorted(range(count), key=key_hash), dtype=np.int64)
 
 
-def _load_from_files(path: Path) -> MovieLens:
-    _, table, titles = formats.read(path)
+def _load_from_files(path: Path, skip_bad_rows: bool) -> MovieLens:
+    _, table, titles = formats.read(path, skip_bad_rows)
     # tensorflow-datasets' record order: the tutorials' split depends on it.
     return MovieLens(ratings=_rows(table, _tfds_order(len(table["user_id"]))), movie_titles=titles)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ import numpy as np
 
 from edge_runtime import atomic
 from edge_runtime.errors import EdgeRankError
-from trainer import baselines, data, formats, metrics, scoring, serving, splits
+from trainer import baselines, data, formats, metrics, new_users, scoring, serving, splits
 from trainer.config import EvalConfig, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -115,8 +116,8 @@ def _edgerank_models(split: _Split, artifacts: Path, config: EvalConfig) -> dict
     from edge_runtime import EdgeRanker
     from trainer.retrieval_serving import read_embeddings
 
-    reference = scoring.reference_scores(serving.resolve(artifacts / "ranking"), split.test, split.index.titles,
-                                         config.order_users, config.seed)
+    reference = scoring.reference_scores(scoring.saved_model_scorer(serving.resolve(artifacts / "ranking")),
+                                         split.test, split.index.titles, config.order_users, config.seed)
     results = {"edgerank_ranker": _rating_figures(reference.pair_scores, split)}
     int8 = artifacts / "edge" / "int8"
     if int8.is_dir():
@@ -125,6 +126,9 @@ def _edgerank_models(split: _Split, artifacts: Path, config: EvalConfig) -> dict
         results["edgerank_ranker_int8_tflite"] = {
             "rmse": figures["test_rmse"], "ndcg_at_10": figures["ndcg_at_10"],
             **{key: figures[key] for key in metrics.ORDER_FIGURES}, "backend": f"{device.backend.name} {device.backend.version}"}
+    history_bundle = artifacts / "edge" / "history-int8"
+    if history_bundle.is_dir():
+        results.update(_history_model(EdgeRanker(history_bundle), split))
     towers = read_embeddings(artifacts / "retrieval")
     users = dict(zip(towers["user_ids"].tolist(), towers["user_embeddings"]))
     titles = dict(zip(towers["titles"].tolist(), towers["title_embeddings"]))
@@ -132,6 +136,23 @@ def _edgerank_models(split: _Split, artifacts: Path, config: EvalConfig) -> dict
     title_matrix = np.stack([titles[t] for t in split.index.titles])
     results["edgerank_retrieval"] = _retrieval_figures(user_matrix @ title_matrix.T, split)
     return results
+
+
+def _history_model(device: Any, split: _Split) -> dict[str, dict[str, float]]:
+    """The int8 history bundle on the device, each user's training ratings as their history (warm users)."""
+    histories = scoring.user_histories(split.train)
+    scorer = scoring.edge_scorer(device, histories)
+    predicted = scoring.score_pairs(scorer, split.test["user_id"], split.test["movie_title"])
+    positions = {title: column for column, title in enumerate(split.index.titles.tolist())}
+    scores = np.full((len(split.index.users), len(split.index.titles)), -np.inf)
+    for row, user in enumerate(split.index.users.tolist()):
+        titles, ratings = histories.get(user, ([], np.empty(0, np.float32)))
+        state = device.personalize(list(zip(titles, ratings.tolist())))
+        ranked = device.retrieve(state, len(positions), exclude_rated=False)
+        scores[row, [positions[title] for title in ranked]] = -np.arange(len(ranked), dtype=np.float64)  # best first
+    backend = f"{device.backend.name} {device.backend.version}"
+    return {"edgerank_history_int8_tflite": {**_rating_figures(predicted, split), "backend": backend},
+            "edgerank_history_retrieval_int8_tflite": {**_retrieval_figures(scores, split), "backend": backend}}
 
 
 def _edgerank_on_fold(split: _Split, config: TrainConfig) -> dict[str, dict[str, float]]:
@@ -165,7 +186,7 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
         raise EvaluationError(f"cannot read {artifacts / 'metrics.json'} ({error}); run `edgerank train` first") \
             from error
     archive = data.resolve_path(config.data)
-    movielens = data.load_movielens(archive)
+    movielens = data.load_movielens(archive, config.skip_bad_rows)
     train, test = data.split_ratings(movielens.ratings, config.split)
     train, test = ({c: split[c] for c in splits.SPLIT_COLUMNS} for split in (train, test))
     if data.fingerprint(train) != trained["data"]["train_fingerprint"]:
@@ -174,23 +195,30 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     index = baselines.Index(movielens.user_ids, movielens.unique_movie_titles)
     fit_part, validation = data.validation_split(train, config.validation_fraction, config.seed)
     chosen = {name: _select(name, _Split(fit_part, validation, index)) for name in [*RATING_MODELS, *RETRIEVAL_MODELS]}
-    log.info("Chosen on the validation split: %s", chosen)
+    log.debug("Chosen on the validation split: %s", chosen)
 
     split = _Split(train, test, index)
     results = {**_baselines(split, chosen), **_edgerank_models(split, artifacts, config)}
     folds: dict[str, list[dict]] = {}
+    train_config = TrainConfig.from_dict(trained["config"])
     if config.folds:
-        train_config = TrainConfig.from_dict(trained["config"])
         if not archive:
             raise EvaluationError("the u1–u5 folds are read from the GroupLens archive: give --data (or --no-folds)")
-        for number, (fold_train, fold_test) in enumerate(formats.read_canonical_folds(Path(archive)), 1):
-            log.info("Fold u%d", number)
+        from tqdm import tqdm
+
+        canonical = formats.read_canonical_folds(Path(archive))
+        for fold_train, fold_test in tqdm(canonical, desc="u1–u5 folds (retraining EdgeRank's models)",
+                                          unit="fold", file=sys.stderr, disable=None):
             fold = _Split(fold_train, fold_test, index)
             for name, figures in {**_baselines(fold, chosen), **_edgerank_on_fold(fold, train_config)}.items():
                 folds.setdefault(name, []).append(figures)
     report = {"split": dataclasses.asdict(config.split), "validation_fraction": config.validation_fraction,
               "chosen": chosen, "test": results, "folds": _summarize(folds), "per_fold": folds}
     output = Path(config.output_dir)
+    if config.new_users and "history" in trained:
+        report["new_users"] = new_users.new_user_curve(movielens.ratings, movielens.user_ids,
+                                                       movielens.unique_movie_titles, train_config)
+        new_users.plot_curve(report["new_users"], output / "new_users.png")
     atomic.write_json(output / "results.json", report)
     atomic.write_bytes(output / "results.md", markdown_table(report).encode())
     return report
@@ -210,6 +238,7 @@ def markdown_table(report: dict) -> str:
     head = (["model", "test RMSE", "NDCG@10", "top-10 overlap", "pairs in order"] + [f"{k} all" for k in ks]
             + [f"{k} unseen" for k in ks] + ["u1–u5 RMSE", "u1–u5 top_100 all", "u1–u5 top_10 unseen"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    tables = [lines]
 
     def cell(figures: dict, key: str, digits: int = 4) -> str:
         return f"{figures[key]:.{digits}f}" if key in figures else ""
@@ -224,4 +253,14 @@ def markdown_table(report: dict) -> str:
         row += [cell(figures, f"all_{k}") for k in ks] + [cell(figures, f"unseen_{k}") for k in ks]
         row += [spread(name, "rmse"), spread(name, "all_top_100"), spread(name, "unseen_top_10")]
         lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
+    curve = report.get("new_users")
+    if curve:
+        sizes = curve["history_sizes"]
+        rows = ["", f"New users ({curve['held_out_users']} held out of training): RMSE on their other ratings, "
+                "given their first h ratings", "", "| model | " + " | ".join(f"h={h}" for h in sizes) + " |",
+                "|" + "---|" * (len(sizes) + 1),
+                "| users | " + " | ".join(str(curve["users"][str(h)]) for h in sizes) + " |"]
+        for name, values in curve["rmse"].items():
+            rows.append(f"| {name.replace('_', ' ')} | " + " | ".join(f"{values[str(h)]:.4f}" for h in sizes) + " |")
+        tables.append(rows)
+    return "\n".join("\n".join(table) for table in tables) + "\n"

@@ -18,18 +18,29 @@ MovieLens 100K also ships five canonical train/test splits, ``u1`` to ``u5``
 Each reader returns the columns of ``trainer.data.RATING_COLUMNS`` (the
 tensorflow-datasets ``movielens/*-ratings`` feature names), one row per
 rating in file order, and every catalogue title.
+
+Real copies are dirty. A malformed line is always an error naming the file
+and line. A well-formed rating that names a user or movie missing from the
+users or movies file is an error too, unless ``skip_bad_rows``: then such
+rows are dropped, counted, and the first few are named in a warning.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from edge_runtime.errors import EdgeRankError
+
+log = logging.getLogger(__name__)
+
+#: Ratings rows with unknown ids that a ``skip_bad_rows`` warning names.
+NAMED_BAD_ROWS = 5
 
 #: Rating columns by name, one row per rating: what every reader returns and every stage passes on.
 Columns = dict[str, np.ndarray]
@@ -54,19 +65,24 @@ class DataError(EdgeRankError):
     """MovieLens could not be found or read; the message names the file and line, or what to do."""
 
 
-def read(path: Path) -> tuple[str, Columns, np.ndarray]:
+def read(path: Path, skip_bad_rows: bool = False) -> tuple[str, Columns, np.ndarray]:
     """Detects the layout at ``path`` and reads it.
+
+    Args:
+        path: The archive or folder.
+        skip_bad_rows: Drop (and count) ratings that name unknown users or movies instead of failing.
 
     Returns:
         ``(layout, ratings, catalogue titles)``: the layout's name in
         ``LAYOUTS``, the rating columns in file order, every movie's title.
 
     Raises:
-        DataError: No layout's files are there, or a file is malformed.
+        DataError: No layout's files are there, a file is malformed, or (without ``skip_bad_rows``)
+            a rating names an unknown user or movie.
     """
     layout, files = _find_layout(path)
     reader = {"100k": _read_100k, "1m": _read_1m, "csv": _read_csv}[layout]
-    ratings, titles = reader(files)
+    ratings, titles = reader(files, skip_bad_rows)
     return layout, ratings, titles
 
 
@@ -173,19 +189,33 @@ def _number_column(values: np.ndarray, dtype: type, name: str, first_line: int) 
 
 
 def _table(ratings: np.ndarray, title_of: dict[str, str], user_of: dict[str, tuple], name: str,
-           first_line: int = 1) -> Columns:
+           first_line: int = 1, skip_bad_rows: bool = False) -> Columns:
     """Rating columns from ``ratings`` rows ``[user, movie, rating, timestamp]`` (strings) and the lookups.
 
-    ``first_line`` is the file line of the first rating (errors name lines).
+    ``first_line`` is the file line of the first rating (errors name lines); ``skip_bad_rows`` drops
+    rows with unknown ids (see the module docstring).
     """
     if not len(ratings):
         raise DataError(f"{name} holds no ratings")
-    users, movies = ratings[:, 0], ratings[:, 1]
-    for row, (user, movie) in enumerate(zip(users.tolist(), movies.tolist())):
-        if movie not in title_of or (user_of and user not in user_of):
-            raise DataError(f"{name} line {first_line + row}: unknown user {user!r} or movie {movie!r}")
+    # Malformed values are errors first, whatever their ids.
     values = {"user_rating": _number_column(ratings[:, 2], float, name, first_line).astype(np.float32),
               "timestamp": _number_column(ratings[:, 3], int, name, first_line).astype(np.int64)}
+    bad = [row for row, (user, movie) in enumerate(zip(ratings[:, 0].tolist(), ratings[:, 1].tolist()))
+           if movie not in title_of or (user_of and user not in user_of)]
+    if bad and not skip_bad_rows:
+        user, movie = ratings[bad[0], 0], ratings[bad[0], 1]
+        raise DataError(f"{name} line {first_line + bad[0]}: unknown user {user!r} or movie {movie!r} "
+                        f"({len(bad)} such rows; --skip-bad-rows drops them)")
+    if bad:
+        named = ", ".join(f"line {first_line + row} (user {ratings[row, 0]!r}, movie {ratings[row, 1]!r})"
+                          for row in bad[:NAMED_BAD_ROWS])
+        log.warning("%s: skipped %d of %d ratings that name an unknown user or movie: %s%s", name, len(bad),
+                    len(ratings), named, ", …" if len(bad) > NAMED_BAD_ROWS else "")
+        kept = np.setdiff1d(np.arange(len(ratings)), bad)
+        if not len(kept):
+            raise DataError(f"{name} holds no ratings with known users and movies")
+        ratings, values = ratings[kept], {column: value[kept] for column, value in values.items()}
+    users, movies = ratings[:, 0], ratings[:, 1]
     if user_of:
         ages, genders, occupations, zips = zip(*[user_of[u] for u in users.tolist()])
     else:  # no user file: no profile
@@ -212,7 +242,7 @@ def _users(rows: list[list[str]], name: str, fields: tuple[int, int, int, int],
 
 
 def _read_separated(files: dict[str, bytes], names: tuple[str, str, str], separators: tuple[str, str],
-                    movie_fields: int, user_fields: tuple[int, int, int, int],
+                    movie_fields: int, user_fields: tuple[int, int, int, int], skip_bad_rows: bool,
                     occupations: tuple[str, ...] | None = None) -> tuple[Columns, np.ndarray]:
     """100K and 1M: ratings, movies and users files of separated fields, ISO-8859-1.
 
@@ -221,6 +251,7 @@ def _read_separated(files: dict[str, bytes], names: tuple[str, str, str], separa
         separators: The ratings file's, and the movies and users files'.
         movie_fields: Fields a movies line has at least (id and title first).
         user_fields: Where age, gender, occupation and zip code are on a users line.
+        skip_bad_rows: Drop ratings with unknown ids (``read``).
         occupations: Names of occupation codes, if the file has codes.
     """
     ratings_file, movies_file, users_file = names
@@ -230,20 +261,21 @@ def _read_separated(files: dict[str, bytes], names: tuple[str, str, str], separa
     ratings = parse_lines(files[ratings_file], ratings_file, separators[0], min_fields=4)
     title_of = {row[0]: row[1] for row in movies}
     table = _table(np.array([row[:4] for row in ratings], dtype=object).reshape(-1, 4), title_of, users,
-                   ratings_file)
+                   ratings_file, skip_bad_rows=skip_bad_rows)
     return table, np.array([row[1] for row in movies], dtype=np.str_)
 
 
-def _read_100k(files: dict[str, bytes]) -> tuple[Columns, np.ndarray]:
-    return _read_separated(files, LAYOUTS["100k"], ("\t", "|"), movie_fields=5, user_fields=(1, 2, 3, 4))
+def _read_100k(files: dict[str, bytes], skip_bad_rows: bool) -> tuple[Columns, np.ndarray]:
+    return _read_separated(files, LAYOUTS["100k"], ("\t", "|"), movie_fields=5, user_fields=(1, 2, 3, 4),
+                           skip_bad_rows=skip_bad_rows)
 
 
-def _read_1m(files: dict[str, bytes]) -> tuple[Columns, np.ndarray]:
+def _read_1m(files: dict[str, bytes], skip_bad_rows: bool) -> tuple[Columns, np.ndarray]:
     return _read_separated(files, LAYOUTS["1m"], ("::", "::"), movie_fields=3, user_fields=(2, 1, 3, 4),
-                           occupations=OCCUPATIONS_1M)
+                           skip_bad_rows=skip_bad_rows, occupations=OCCUPATIONS_1M)
 
 
-def _read_csv(files: dict[str, bytes]) -> tuple[Columns, np.ndarray]:
+def _read_csv(files: dict[str, bytes], skip_bad_rows: bool) -> tuple[Columns, np.ndarray]:
     movies = list(csv.reader(io.StringIO(files["movies.csv"].decode("utf-8"))))[1:]
     if any(len(row) < 2 for row in movies):
         raise DataError("movies.csv: a row has fewer than 2 fields (movieId,title)")
@@ -253,4 +285,5 @@ def _read_csv(files: dict[str, bytes]) -> tuple[Columns, np.ndarray]:
     except ValueError as error:
         raise DataError(f"ratings.csv: {error}") from error
     title_of = {row[0]: row[1] for row in movies}
-    return _table(ratings, title_of, {}, "ratings.csv", first_line=2), np.array([row[1] for row in movies], dtype=np.str_)
+    return (_table(ratings, title_of, {}, "ratings.csv", first_line=2, skip_bad_rows=skip_bad_rows),
+            np.array([row[1] for row in movies], dtype=np.str_))

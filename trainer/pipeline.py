@@ -5,6 +5,9 @@ Writes into ``config.output_dir`` (see the README's artifact layout):
 * ``ranking/<version>/``: the ranker SavedModel (``serving_default`` and
   ``score``) in the TensorFlow Serving layout, with ``assets.extra/`` (see
   ``trainer.serving``).
+* ``history/<version>/``: the history-based device model (``trainer.history``:
+  ``personalize``, ``score`` and ``recommend`` from the user's own ratings),
+  when the ranker is AutoRec.
 * ``retrieval/<version>/``: the retrieval serving model (query tower and
   ScaNN index, ``trainer.retrieval_serving``), with the towers' embeddings.
 * ``data/train.npz``, ``data/test.npz``: the split files
@@ -27,7 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 from edge_runtime import atomic
-from trainer import autorec, data, distribution, ranking, retrieval, retrieval_serving, scann_index, serving, splits
+from trainer import (autorec, data, distribution, history, history_retrieval, ranking, retrieval, retrieval_serving,
+                     scann_index, serving, splits)
 from trainer.config import RANKING_MODELS, ConfigError, RankingConfig, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -98,6 +102,26 @@ def _dataset(columns: data.Columns, names: tuple[str, ...]) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices({name: columns[name] for name in names})
 
 
+def _train_history(ranker: autorec.AutoRecRanker, train_split: data.Columns, test_split: data.Columns,
+                   user_ids: np.ndarray, movie_titles: np.ndarray, config: TrainConfig, verbose: int, folder: Path,
+                   fingerprint: str) -> dict:
+    """Trains the history retrieval, builds the history model on AutoRec's tables, evaluates and exports it."""
+    tables, metrics = history_retrieval.train_history_retrieval(train_split, test_split, user_ids, movie_titles,
+                                                               config.history, config.seed, verbose)
+    model = history.HistoryModel(history.build_tables(
+        ranker.title_rows.embeddings.numpy(), ranker.user_rows.embeddings.numpy()[0], tables, movie_titles,
+        ranker.rating_range, config.history))
+    metrics["rmse"] = history.warm_rmse(model, train_split, test_split)
+    with atomic.directory(folder) as written:
+        history.export_history(model, written)
+        serving.write_extras(written, {
+            "name": "movielens-history", "version": int(folder.name), "data_fingerprint": fingerprint,
+            "test_metrics": dict(metrics), "title_vocabulary": len(movie_titles),
+            "architecture": model.tables.architecture(),
+        }, movie_titles.tolist())
+    return metrics
+
+
 def train(config: TrainConfig, verbose: int | None = None) -> dict:
     """Trains both models, exports them, and writes ``metrics.json``.
 
@@ -116,21 +140,18 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     if config.mixed_precision:
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = distribution.select_strategy(config.distribution)
-    log.info("TensorFlow %s on %s; %s", tf.__version__, ", ".join(devices), distribution.describe(strategy))
 
-    movielens = data.load_movielens(config.data)
+    movielens = data.load_movielens(config.data, config.skip_bad_rows)
     train_split, test_split = data.split_ratings(movielens.ratings, config.split)
     user_ids, movie_titles = movielens.user_ids, movielens.unique_movie_titles
-    log.info(
-        "MovieLens: %d ratings (%d train, %d test), %d users, %d titles",
-        len(movielens.ratings["user_id"]), len(train_split["user_id"]),
-        len(test_split["user_id"]), len(user_ids), len(movie_titles),
-    )
+    log.info("MovieLens: %d ratings (%d train, %d test), %d users, %d titles; TensorFlow %s on %s, %s",
+             len(movielens.ratings["user_id"]), len(train_split["user_id"]), len(test_split["user_id"]),
+             len(user_ids), len(movie_titles), tf.__version__, ", ".join(devices), distribution.describe(strategy))
     for name, split in (("train", train_split), ("test", test_split)):
         splits.write_split(output / "data" / f"{name}.npz", split)
     train_fingerprint = data.fingerprint({column: train_split[column] for column in splits.SPLIT_COLUMNS})
-    version = config.model_version or max(serving.next_version(output / "ranking"),
-                                          serving.next_version(output / "retrieval"))
+    version = config.model_version or max(serving.next_version(output / name)
+                                          for name in ("ranking", "retrieval", "history"))
 
     started = time.perf_counter()
     log.info("Training the ranker (%s)", config.ranking.model)
@@ -146,6 +167,16 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
             "user_vocabulary": len(user_ids), "title_vocabulary": len(movie_titles),
             "architecture": ranker.architecture(),
         }, movie_titles.tolist())
+
+    history_metrics = None
+    if config.history.enabled and isinstance(ranker, autorec.AutoRecRanker):
+        started = time.perf_counter()
+        log.info("Training the history model (AutoRec fold-in and history retrieval)")
+        history_metrics = _train_history(ranker, train_split, test_split, user_ids, movie_titles, config, verbose,
+                                         output / "history" / str(version), train_fingerprint)
+        history_metrics["train_seconds"] = round(time.perf_counter() - started, 2)
+        log.info("History model, warm users: test RMSE %.4f; retrieval top-100 %.4f, unseen top-10 %.4f",
+                 history_metrics["rmse"], history_metrics["top_100"], history_metrics["unseen_top_10"])
 
     started = time.perf_counter()
     log.info("Training the retrieval towers (%d epochs)", config.retrieval.epochs)
@@ -170,6 +201,7 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     metrics = {
         "ranking": ranking_metrics,
         "retrieval": retrieval_metrics,
+        **({"history": history_metrics} if history_metrics else {}),
         "data": {
             "ratings": int(len(movielens.ratings["user_id"])),
             "train": int(len(train_split["user_id"])),

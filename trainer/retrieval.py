@@ -15,6 +15,7 @@ import tensorflow_recommenders as tfrs
 
 from trainer import data
 from trainer.config import RETRIEVAL_LOSSES, RETRIEVAL_OPTIMIZERS, ConfigError, RetrievalConfig
+from trainer.progress import fit_progress
 from trainer.towers import float32_policy, input_pipeline, string_embedding
 
 #: ``FactorizedTopK`` cut-offs reported for the test split.
@@ -164,8 +165,9 @@ def _fit(train: data.Columns, validation: data.Columns | None, user_ids: np.ndar
         validation_data = _batches(validation, config.eval_batch_size)
         callbacks.append(tf.keras.callbacks.EarlyStopping(
             monitor=f"val_{VALIDATION_METRIC}", mode="max", patience=config.patience, restore_best_weights=True))
+    verbose, bar = fit_progress(verbose, epochs, "retrieval epochs")
     history = model.fit(_batches(train, config.batch_size, seed), epochs=epochs, verbose=verbose,
-                        validation_data=validation_data, callbacks=callbacks)
+                        validation_data=validation_data, callbacks=callbacks + bar)
     return model, history
 
 

@@ -12,6 +12,10 @@ Used by the converter's validation, the benchmarks' RMSE and ``edgerank eval``:
   NDCG@10 and order.
 * ``saved_model_scorer`` scores pairs through a ranker SavedModel's
   ``serving_default`` signature, in batches: the model's meaning.
+* A history model (``trainer.history``) scores a user from their history:
+  ``user_histories`` reads each user's ratings from a split, and
+  ``history_scorer`` turns ``personalize`` and ``score`` (the SavedModel's or
+  the device's) into the same per-user scorer.
 
 ``score_pairs`` needs NumPy only; TensorFlow is imported by ``saved_model_scorer``
 alone, so benchmark workers on an edge runtime can use the first.
@@ -27,18 +31,24 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.contract import RATING_OUTPUT, TITLE_INPUT, USER_INPUT
+from edge_runtime.contract import RATING_OUTPUT, STATE_OUTPUT, TITLE_INPUT, USER_INPUT
+from edge_runtime.history import clean_history
 from trainer import metrics
 from trainer.formats import Columns
 
 #: ``(users, titles) -> ratings``: equal-length sequences of strings in, one float32 rating per pair out.
 PairScorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 
+#: ``(user, titles) -> ratings``: one user against a list of titles.
+UserScorer = Callable[[str, list[str]], np.ndarray]
+#: A user's history: the titles they rated and their ratings (float32), in order.
+History = tuple[list[str], np.ndarray]
+
 #: Pairs per SavedModel call.
 BATCH_SIZE = 4096
 
 
-def score_pairs(score: Callable[[str, list[str]], np.ndarray], users: np.ndarray, titles: np.ndarray) -> np.ndarray:
+def score_pairs(score: UserScorer, users: np.ndarray, titles: np.ndarray) -> np.ndarray:
     """Scores (user, title) pairs with one ``score(user, titles)`` call per distinct user.
 
     Args:
@@ -57,7 +67,7 @@ def score_pairs(score: Callable[[str, list[str]], np.ndarray], users: np.ndarray
     return scores
 
 
-def catalogue_scores(score: Callable[[str, list[str]], np.ndarray], users: Sequence[str],
+def catalogue_scores(score: UserScorer, users: Sequence[str],
                      titles: Sequence[str]) -> np.ndarray:
     """Scores every title for every user, one ``score(user, titles)`` call per user.
 
@@ -94,6 +104,68 @@ def saved_model_scorer(saved_model: str | os.PathLike[str] | Any) -> PairScorer:
     return score
 
 
+def user_histories(ratings: Columns) -> dict[str, History]:
+    """Each user's ratings in ``ratings`` (``user_id``, ``movie_title``, ``user_rating``), in row order.
+
+    A title the user rated twice (MovieLens has distinct movies with the same
+    title) counts once, with its last rating: as the device client
+    (``edge_runtime.history.clean_history``) does, so both models get the same history.
+    """
+    histories: dict[str, tuple[list[str], list[float]]] = {}
+    for user, title, rating in zip(ratings["user_id"].tolist(), ratings["movie_title"].tolist(),
+                                   ratings["user_rating"].tolist()):
+        titles, values = histories.setdefault(str(user), ([], []))
+        titles.append(str(title))
+        values.append(rating)
+    return {user: clean_history(zip(titles, values), None) for user, (titles, values) in histories.items()}
+
+
+def history_scorer(personalize: Callable[[list[str], np.ndarray], Any], score: Callable[[Any, list[str]], np.ndarray],
+                   histories: dict[str, History]) -> UserScorer:
+    """A per-user scorer for a history model: the user's state from ``histories``, computed once, then ``score``.
+
+    Args:
+        personalize: ``(titles, ratings) -> state``.
+        score: ``(state, titles) -> ratings``.
+        histories: Each user's history (``user_histories``); a user without one gets the empty history.
+    """
+    states: dict[str, Any] = {}
+
+    def scorer(user: str, titles: list[str]) -> np.ndarray:
+        if user not in states:
+            states[user] = personalize(*histories.get(user, ([], np.empty(0, np.float32))))
+        return np.asarray(score(states[user], titles), np.float32)
+
+    return scorer
+
+
+def saved_history_functions(model: Any) -> tuple[Callable[[list[str], np.ndarray], Any],
+                                                 Callable[[Any, list[str]], np.ndarray]]:
+    """``personalize`` and ``score`` of a history model (``trainer.history.HistoryModel`` or its SavedModel)."""
+    import tensorflow as tf
+
+    def personalize(titles: list[str], ratings: np.ndarray) -> Any:
+        return model.personalize(tf.constant(titles, tf.string), tf.constant(ratings, tf.float32))[STATE_OUTPUT]
+
+    def score(state: Any, titles: list[str]) -> np.ndarray:
+        return model.score(state, tf.constant(titles, tf.string))[RATING_OUTPUT].numpy()
+
+    return personalize, score
+
+
+def edge_scorer(ranker: Any, histories: dict[str, History] | None = None) -> UserScorer:
+    """A per-user scorer over an ``EdgeRanker``: by id, or, for a history model, from ``histories``."""
+    if ranker.kind != "history":
+        return ranker.score
+    return history_scorer(lambda titles, ratings: ranker.personalize(list(zip(titles, ratings.tolist()))),
+                          ranker.score, histories or {})
+
+
+def pair_scorer(score: UserScorer) -> PairScorer:
+    """A ``PairScorer`` from a per-user scorer: one call per distinct user (``score_pairs``)."""
+    return lambda users, titles: score_pairs(score, np.asarray(users), np.asarray(titles))
+
+
 @dataclass(frozen=True)
 class Reference:
     """What the SavedModel scored, for another model to be held against (``compare``).
@@ -113,18 +185,16 @@ class Reference:
     catalogue_scores: np.ndarray
 
 
-def reference_scores(saved_model: str | os.PathLike[str] | Any, pairs: Columns, titles: Sequence[str],
-                     users: int, seed: int) -> Reference:
-    """Scores the test pairs, and ``users`` users' whole catalogue, with a ranker SavedModel.
+def reference_scores(score: PairScorer, pairs: Columns, titles: Sequence[str], users: int, seed: int) -> Reference:
+    """Scores the test pairs, and ``users`` users' whole catalogue, with the reference model.
 
     Args:
-        saved_model: As for ``saved_model_scorer``.
+        score: The reference model (``saved_model_scorer``, or ``pair_scorer`` of a history model).
         pairs: ``user_id``, ``movie_title`` and ``user_rating`` columns.
         titles: The catalogue.
         users: How many of the pairs' users (a seeded sample; all when fewer) score the catalogue.
         seed: Seeds the sample.
     """
-    score = saved_model_scorer(saved_model)
     candidates = np.unique(pairs["user_id"])
     chosen = np.sort(np.random.default_rng(seed).choice(candidates, size=min(users, len(candidates)),
                                                         replace=False)).tolist()
@@ -132,7 +202,7 @@ def reference_scores(saved_model: str | os.PathLike[str] | Any, pairs: Columns, 
                      catalogue_scores(lambda user, some: score([user] * len(some), some), chosen, titles))
 
 
-def compare(score: Callable[[str, list[str]], np.ndarray], reference: Reference) -> dict[str, float | int]:
+def compare(score: UserScorer, reference: Reference) -> dict[str, float | int]:
     """Scores what ``reference`` holds with another model, one user at a time, and compares.
 
     Returns:

@@ -42,3 +42,16 @@ def test_a_replaced_folder_is_followed_by_a_synced_parent(tmp_path: Path, synced
             (folder / "ranker.tflite").write_bytes(content)
         assert synced[-1] == str(target.parent)
     assert (target / "ranker.tflite").read_bytes() == b"new"
+
+
+def test_the_replaced_folder_can_be_kept_for_a_roll_back(tmp_path: Path) -> None:
+    target, previous = tmp_path / "edge" / "int8", tmp_path / "edge" / "int8.previous"
+    for generation in (b"1", b"2", b"3"):
+        with atomic.directory(target, keep_previous=previous) as folder:
+            (folder / "ranker.tflite").write_bytes(generation)
+    assert (target / "ranker.tflite").read_bytes() == b"3" and (previous / "ranker.tflite").read_bytes() == b"2"
+    with pytest.raises(RuntimeError), atomic.directory(target, keep_previous=previous) as folder:
+        (folder / "ranker.tflite").write_bytes(b"refused")
+        raise RuntimeError("validation failed")
+    assert (target / "ranker.tflite").read_bytes() == b"3" and (previous / "ranker.tflite").read_bytes() == b"2"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["int8", "int8.previous"]

@@ -29,46 +29,61 @@ def _bad(result, message: str) -> None:
 def test_candidates_from_a_file_and_stdin(bundle: Path, tmp_path: Path) -> None:
     listing = tmp_path / "candidates.txt"
     listing.write_text("Speed (1994)\n\nM*A*S*H (1970)\r\nStar Wars (1977)\n", encoding="utf-8")
-    from_file = _ok(edgerank("score", "--model", str(bundle), "--user", "42", "--candidates-file", str(listing)))
-    from_stdin = _ok(edgerank("score", "--model", str(bundle), "--user", "42", "--candidates-file", "-",
+    from_file = _ok(edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--candidates-file", str(listing)))
+    from_stdin = _ok(edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--candidates-file", "-",
                               stdin=listing.read_bytes()))
     assert from_file == from_stdin
     assert {c["movie_title"] for c in from_file["candidates"]} == {"Speed (1994)", "M*A*S*H (1970)", "Star Wars (1977)"}
 
 
 def test_k_and_unknown_flags_in_the_json(bundle: Path) -> None:
-    payload = _ok(edgerank("score", "--model", str(bundle), "--user", "stranger", "--k", "2",
+    payload = _ok(edgerank("score", "--json", "--model", str(bundle), "--user", "stranger", "--k", "2",
                            "Speed (1994)", "Not A Real Movie (2031)", "Star Wars (1977)"))
     assert payload["user_known"] is False and len(payload["candidates"]) == 2
-    every = _ok(edgerank("score", "--model", str(bundle), "--user", "42", "Speed (1994)", "Not A Real Movie (2031)"))
+    every = _ok(edgerank("score", "--json", "--model", str(bundle), "--user", "42", "Speed (1994)", "Not A Real Movie (2031)"))
     assert {c["movie_title"]: c["known"] for c in every["candidates"]} == {"Speed (1994)": True,
                                                                             "Not A Real Movie (2031)": False}
 
 
+def test_typos_and_unknown_users_are_named_on_stderr(bundle: Path) -> None:
+    typo = edgerank("score", "--json", "--model", str(bundle), "--user", "42", "Sped (1994)", "Star Wars (1977)")
+    assert "unknown title 'Sped (1994)' (scored as an unknown title): did you mean 'Speed (1994)'" in \
+        typo.stderr.decode()
+    assert [entry["did_you_mean"][0] for entry in _ok(typo)["unknown_candidates"]] == ["Speed (1994)"]
+    dropped = edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--drop-unknown", "--k", "1",
+                       "Sped (1994)", "Star Wars (1977)", "Speed (1994)")
+    assert len(_ok(dropped)["candidates"]) == 1 and _ok(dropped)["candidates"][0]["known"]
+    assert "(left out)" in dropped.stderr.decode()
+    for user, named in (("99999", "user '99999'"), ("", "an empty user id")):
+        stranger = edgerank("score", "--json", "--model", str(bundle), "--user", user, "Star Wars (1977)")
+        assert _ok(stranger)["user_known"] is False
+        assert f"the model does not know {named}" in stranger.stderr.decode()
+
+
 def test_no_candidates_ranks_the_whole_catalogue(bundle: Path, tmp_path: Path) -> None:
-    best = _ok(edgerank("score", "--model", str(bundle), "--user", "42", "--k", "5"))["candidates"]
-    everything = _ok(edgerank("score", "--model", str(bundle), "--user", "42"))["candidates"]
+    best = _ok(edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--k", "5"))["candidates"]
+    everything = _ok(edgerank("score", "--json", "--model", str(bundle), "--user", "42"))["candidates"]
     assert len(everything) == 1664 and best == everything[:5]
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    assert _ok(edgerank("score", "--model", str(bundle), "--user", "42", "--candidates-file", str(empty)))[
+    assert _ok(edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--candidates-file", str(empty)))[
         "candidates"] == []
 
 
 def test_bad_inputs_exit_2_with_one_line(bundle: Path, tmp_path: Path) -> None:
     bad_file = tmp_path / "latin1.txt"
     bad_file.write_bytes(b"Speed (1994)\nMis\xe9rables\n")
-    _bad(edgerank("score", "--model", str(bundle), "--user", "42", "--candidates-file", str(bad_file)),
+    _bad(edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--candidates-file", str(bad_file)),
          "line 2 is not UTF-8")
-    _bad(edgerank("score", "--model", str(bundle), "--user", "42", "--candidates-file", str(tmp_path / "none")),
+    _bad(edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--candidates-file", str(tmp_path / "none")),
          "cannot read candidates file")
-    _bad(edgerank("score", "--model", str(bundle), "--user", "42", "--k", "-3", "Speed (1994)"), "k must be >= 0")
-    _bad(edgerank("score", "--model", str(tmp_path / "missing"), "--user", "42", "x"), "model file not found")
+    _bad(edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--k", "-3", "Speed (1994)"), "k must be >= 0")
+    _bad(edgerank("score", "--json", "--model", str(tmp_path / "missing"), "--user", "42", "x"), "model file not found")
     tampered = tmp_path / "bundle"
     shutil.copytree(bundle, tampered)
     model = tampered / "ranker.tflite"
     model.write_bytes(model.read_bytes()[:-10] + b"0123456789")
-    _bad(edgerank("score", "--model", str(tampered), "--user", "42", "x"), "does not match its manifest")
+    _bad(edgerank("score", "--json", "--model", str(tampered), "--user", "42", "x"), "does not match its manifest")
 
 
 def test_non_utf8_arguments_exit_2(bundle: Path) -> None:
@@ -77,13 +92,13 @@ def test_non_utf8_arguments_exit_2(bundle: Path) -> None:
     import sys
 
     # Python receives undecodable argv bytes as surrogate escapes.
-    result = subprocess.run([sys.executable, "-m", "edgerank", "score", "--model", str(bundle), "--user",
+    result = subprocess.run([sys.executable, "-m", "edgerank", "score", "--json", "--model", str(bundle), "--user",
                              "42", os.fsdecode(b"Mis\xe9rables")], capture_output=True)
     _bad(result, "candidate 0 is not valid text")
 
 
 def test_info_reports_backend_and_model(bundle: Path) -> None:
-    info = _ok(edgerank("info", "--model", str(bundle)))
+    info = _ok(edgerank("info", "--json", "--model", str(bundle)))
     assert info["model"]["verified"] is True and info["model"]["signature"]["name"] == "score"
     if EXPECTED_BACKEND:
         assert info["backend"]["name"] == EXPECTED_BACKEND
@@ -94,7 +109,7 @@ def test_info_reports_backend_and_model(bundle: Path) -> None:
 
 def test_bench_edge_writes_a_complete_report(bundle: Path, test_split: Path, tmp_path: Path) -> None:
     output = tmp_path / "edge.json"
-    _ok(edgerank("bench-edge", "--model", str(bundle), "--data", str(test_split), "--output", str(output),
+    _ok(edgerank("bench-edge", "--json", "--model", str(bundle), "--data", str(test_split), "--output", str(output),
                  "--warmup", "20", "--repeats", "200", "--cold-starts", "1"))
     report = json.loads(output.read_text())
     for key in ("api", "invoke"):
@@ -106,7 +121,7 @@ def test_bench_edge_writes_a_complete_report(bundle: Path, test_split: Path, tmp
 
 def test_recommend_from_a_handoff_file_without_tensorflow(tmp_path: Path) -> None:
     handoff = ARTIFACTS / "handoff" / "42.json"
-    payload = _ok(edgerank("recommend", "--user", "42", "--k", "10", "--model", str(ARTIFACTS / "edge" / "int8"),
+    payload = _ok(edgerank("recommend", "--json", "--user", "42", "--k", "10", "--model", str(ARTIFACTS / "edge" / "int8"),
                            "--handoff", str(handoff)))
     candidates = {c["movie_title"]: c["retrieval_score"] for c in json.loads(handoff.read_text())["candidates"]}
     picked = payload["recommendations"]
@@ -114,12 +129,12 @@ def test_recommend_from_a_handoff_file_without_tensorflow(tmp_path: Path) -> Non
     assert all(p["movie_title"] in candidates and p["retrieval_score"] == candidates[p["movie_title"]] for p in picked)
     assert [p["score"] for p in picked] == sorted((p["score"] for p in picked), reverse=True)
     # Retrieving needs the trainer's environment; here it fails with one line.
-    _bad(edgerank("recommend", "--user", "42", "--model", str(ARTIFACTS / "edge" / "int8"),
+    _bad(edgerank("recommend", "--json", "--user", "42", "--model", str(ARTIFACTS / "edge" / "int8"),
                   "--retrieval", str(tmp_path)), "retrieval failed")
 
 
 def test_score_cli_prints_json_best_first(bundle) -> None:
-    result = edgerank("score", "--model", str(bundle / "ranker.tflite"), "--user", "42", "Speed (1994)", "M*A*S*H (1970)")
+    result = edgerank("score", "--json", "--model", str(bundle / "ranker.tflite"), "--user", "42", "Speed (1994)", "M*A*S*H (1970)")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert {c["movie_title"] for c in payload["candidates"]} == {"Speed (1994)", "M*A*S*H (1970)"}
@@ -129,7 +144,7 @@ def test_score_cli_prints_json_best_first(bundle) -> None:
         assert payload["backend"].startswith(EXPECTED_BACKEND)
 
 
-@pytest.mark.parametrize("command", [["train"], ["convert"], ["retrieve", "--user", "1"], ["eval"], ["demo"],
+@pytest.mark.parametrize("command", [["train"], ["convert"], ["retrieve", "--json", "--user", "1"], ["eval"], ["demo"],
                                      ["bench", "--quick"], ["bench", "retrieval"]])
 def test_trainer_commands_name_the_extra_they_need(command: list[str]) -> None:
     _bad(edgerank(*command), "needs the train extra, which is not installed here (no module tensorflow): "
@@ -140,13 +155,13 @@ def test_a_missing_backend_names_the_installed_ones(bundle: Path) -> None:
     if not EXPECTED_BACKEND:
         pytest.skip("needs an environment with exactly one known backend (make test sets it)")
     other = "tflite_runtime" if EXPECTED_BACKEND == "ai_edge_litert" else "ai_edge_litert"
-    result = edgerank("score", "--model", str(bundle), "--user", "42", "--backend", other, "Speed (1994)")
+    result = edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--backend", other, "Speed (1994)")
     _bad(result, f"the {other} backend is not installed")
     assert result.stderr.decode().strip().endswith(f"installed: {EXPECTED_BACKEND}")
 
 
 def test_threads_below_one_are_named_as_the_flag(bundle: Path) -> None:
-    _bad(edgerank("score", "--model", str(bundle), "--user", "42", "--threads", "0", "Speed (1994)"),
+    _bad(edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--threads", "0", "Speed (1994)"),
          "--threads must be >= 1, got 0")
 
 
@@ -167,7 +182,7 @@ def test_damaged_unverified_models_never_kill_the_process(variant_bundle: Path, 
             data[rng.randrange(len(data))] = rng.randrange(256)
         damaged = tmp_path / f"{copy}.tflite"
         damaged.write_bytes(bytes(data))
-        result = edgerank("score", "--no-verify", "--model", str(damaged), "--user", "42", "Speed (1994)",
+        result = edgerank("score", "--json", "--no-verify", "--model", str(damaged), "--user", "42", "Speed (1994)",
                           "Not A Real Movie (2031)")
         assert result.returncode in (0, 2), (copy, result.returncode, result.stderr[-500:])
         if result.returncode == 2:

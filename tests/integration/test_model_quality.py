@@ -1,10 +1,13 @@
-"""The stronger models on the real MovieLens 100K archive: AutoRec and full-softmax retrieval.
+"""The default models on the real MovieLens 100K archive: AutoRec, the history model, full-softmax retrieval.
 
-Trains with the command the README gives for them into ``build/quality/``,
-converts the ranker to float32 and int8, runs ``edgerank eval`` without the
-five folds (they retrain AutoRec five times; the README reports them from a
-full run), and checks the figures against the baselines computed in the same
-run; a quick bench measures both bundles' order in both runtimes.
+Runs ``edgerank demo`` with its defaults (the ``best`` preset) into
+``build/quality/``: it trains, converts the id ranker's variants and the int8
+history bundle, runs ``edgerank eval`` (new users included; without the five
+folds, which would retrain AutoRec five times), scores and recommends from a
+history on the device, and benches. The figures are checked against the
+baselines computed in the same run; a quick bench measures the int8 bundle's
+order in both runtimes. ``tests/edge/test_history_bundle.py`` then scores the
+history bundle in both runtimes.
 """
 
 from __future__ import annotations
@@ -18,20 +21,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import assert_matches_schema
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "build" / "quality"
-#: The README's "Model quality" training command, less the data and output flags.
-IMPROVED = ["--ranking-model", "autorec", "--retrieval-loss", "full_softmax", "--retrieval-optimizer", "adam",
-            "--retrieval-learning-rate", "0.01", "--retrieval-batch-size", "1024", "--retrieval-l2", "0.1",
-            "--retrieval-embedding-dim", "64", "--retrieval-epochs", "30", "--retrieval-patience", "4"]
 
 
-def _edgerank(*args: str) -> None:
+def _edgerank(*args: str) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-m", "edgerank", *args], capture_output=True, text=True,
-                            timeout=900)
+                            timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +42,12 @@ def improved() -> Path:
     if not data:
         pytest.fail("set EDGERANK_DATA to ml-100k.zip (make test does)")
     shutil.rmtree(OUTPUT, ignore_errors=True)
-    _edgerank("train", "--data", data, "--output-dir", str(OUTPUT), *IMPROVED)
-    for variant, folder in (("none", "float32"), ("int8", "int8")):
-        _edgerank("convert", "--saved-model", str(OUTPUT / "ranking"), "--quantize", variant,
-                  "--output", str(OUTPUT / "edge" / folder), "--validation-data", str(OUTPUT / "data" / "test.npz"),
-                  "--calibration-data", str(OUTPUT / "data" / "train.npz"))
-    _edgerank("eval", "--data", data, "--artifacts", str(OUTPUT), "--output-dir", str(OUTPUT / "eval"),
-              "--no-folds")
+    demo = _edgerank("demo", "--data", data, "--output-dir", str(OUTPUT))
+    (OUTPUT / "demo.log").write_text(demo.stdout + demo.stderr)
+    # The float32 history model, against its SavedModel within the stated tolerance.
+    _edgerank("convert", "--saved-model", str(OUTPUT / "history"), "--quantize", "none",
+              "--output", str(OUTPUT / "edge" / "history-float32"), "--validation-data", str(OUTPUT / "data" / "test.npz"),
+              "--history-data", str(OUTPUT / "data" / "train.npz"))
     return OUTPUT
 
 
@@ -81,3 +82,62 @@ def test_both_models_beat_the_baselines_of_the_same_run(improved: Path) -> None:
     retrieval, popularity = test["edgerank_retrieval"], test["popularity"]
     assert retrieval["all_top_100"] > popularity["all_top_100"] + 0.05
     assert retrieval["unseen_top_10"] > popularity["unseen_top_10"] + 0.05
+
+
+def test_the_history_model_meets_its_targets_with_no_user_in_the_bundle(improved: Path) -> None:
+    trained = json.loads((improved / "metrics.json").read_text())
+    test = json.loads((improved / "eval" / "results.json").read_text())["test"]
+    manifest = assert_matches_schema(improved / "edge" / "history-int8" / "manifest.json", "manifest")
+    assert manifest["kind"] == "history" and "user_vocabulary" not in manifest["architecture"]
+    assert "user_id" not in {name for s in manifest["signatures"].values() for name in s["inputs"]}
+    assert trained["history"]["rmse"] <= 0.895 and manifest["metrics"]["test_rmse"] <= 0.895
+    assert test["edgerank_history_int8_tflite"]["rmse"] <= 0.895
+    retrieval = test["edgerank_history_retrieval_int8_tflite"]
+    assert retrieval["all_top_100"] >= 0.40 and retrieval["unseen_top_10"] >= 0.16, retrieval
+    assert manifest["metrics"]["top_10_overlap"] >= 0.98 and manifest["metrics"]["pair_agreement"] >= 0.995
+
+
+def test_new_users_beat_the_item_biases_from_five_ratings(improved: Path) -> None:
+    curve = json.loads((improved / "eval" / "results.json").read_text())["new_users"]
+    assert curve["held_out_users"] == 94
+    for size in ("5", "10", "20", "50"):
+        assert curve["rmse"]["history_model"][size] < curve["rmse"]["item_biases"][size], (size, curve["rmse"])
+    assert (improved / "eval" / "new_users.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_demo_recommends_from_a_history_on_the_device(improved: Path) -> None:
+    log = (improved / "demo.log").read_text()
+    assert "no user id" in log and "no server" in log
+    float32 = json.loads((improved / "edge" / "history-float32" / "manifest.json").read_text())["metrics"]
+    assert float32["max_abs_diff"] <= float32["tolerance"] and float32["top_10_overlap"] >= 0.99
+    bench = json.loads((improved / "bench" / "edge.json").read_text())
+    assert bench["kind"] == "history" and {"personalize", "score", "recommend"} <= set(bench)
+    assert not bench["cold_start"]["tensorflow_imported"]
+
+
+#: Users whose SavedModel scores the device suites reproduce (tests/edge/test_history_bundle.py), on the Pis too.
+REFERENCE_USERS = 40
+
+
+def test_write_history_reference(improved: Path) -> None:
+    """SavedModel scores of some users' test titles from their training history, for the TF-free suites."""
+    import numpy as np
+    import tensorflow as tf
+
+    from trainer import scoring, serving, splits
+
+    train = splits.read_split(improved / "data" / "train.npz", ("user_id", "movie_title", "user_rating"))
+    test = splits.read_split(improved / "data" / "test.npz", ("user_id", "movie_title", "user_rating"))
+    histories = scoring.user_histories(train)
+    personalize, score = scoring.saved_history_functions(tf.saved_model.load(str(serving.resolve(
+        improved / "history"))))
+    users = np.random.default_rng(0).choice(np.unique(test["user_id"]), REFERENCE_USERS, replace=False).tolist()
+    requests = []
+    for user in sorted(users):
+        titles, ratings = histories[user]
+        candidates = test["movie_title"][test["user_id"] == user].tolist()
+        requests.append({"user_id": user, "history": [[t, float(r)] for t, r in zip(titles, ratings)],
+                         "candidates": candidates,
+                         "scores": score(personalize(titles, ratings), candidates).tolist()})
+    (improved / "history_reference.json").write_text(json.dumps({"requests": requests}))
+    assert len(requests) == REFERENCE_USERS and all(len(r["scores"]) == len(r["candidates"]) for r in requests)

@@ -1,6 +1,6 @@
 """The whole pipeline on the real MovieLens 100K archive (``$EDGERANK_DATA``).
 
-Runs ``edgerank demo`` into ``build/integration/`` and checks the tutorials'
+Runs ``edgerank demo --preset tutorial`` into ``build/integration/`` and checks the tutorials'
 numbers, the artifact layout and the edge scores. It also leaves
 ``build/integration/edge_reference.json`` (SavedModel scores for a set of
 requests) for ``tests/edge``, which re-scores them in the TF-free
@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import assert_matches_schema
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +39,7 @@ def demo() -> Path:
         pytest.fail("set EDGERANK_DATA to ml-100k.zip (make test does)")
     shutil.rmtree(OUTPUT, ignore_errors=True)  # a clean run: model version 1
     result = subprocess.run(
-        [sys.executable, "-m", "edgerank", "demo", "--data", data, "--output-dir", str(OUTPUT)],
+        [sys.executable, "-m", "edgerank", "demo", "--preset", "tutorial", "--data", data, "--output-dir", str(OUTPUT)],
         capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -68,6 +70,8 @@ def test_artifact_layout(demo: Path) -> None:
     for variant in VARIANTS:
         assert sorted(p.name for p in (demo / "edge" / variant).iterdir()) == ["manifest.json", "ranker.tflite",
                                                                               "titles.txt"], variant
+        assert_matches_schema(demo / "edge" / variant / "manifest.json", "manifest")
+    assert_matches_schema(demo / "handoff" / "42.json", "handoff")
     metrics = json.loads((demo / "edge" / "float32" / "manifest.json").read_text())["metrics"]
     assert metrics["pairs"] == 20_000 and metrics["max_abs_diff"] <= 1e-4
 
@@ -135,7 +139,7 @@ def test_quick_bench_writes_a_complete_report(demo: Path, tmp_path: Path) -> Non
 
 def test_score_cli_ranks_best_first(demo: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "edgerank", "score", "--model", str(demo / "edge" / "int8" / "ranker.tflite"),
+        [sys.executable, "-m", "edgerank", "score", "--json", "--model", str(demo / "edge" / "int8" / "ranker.tflite"),
          "--user", "42", "Speed (1994)", "M*A*S*H (1970)"],
         capture_output=True, text=True,
     )
@@ -165,7 +169,7 @@ def test_two_stage_recommend(demo: Path) -> None:
     titles = [c["movie_title"] for c in handoff["candidates"]]
     assert len(titles) == 300 and not set(titles) & rated and handoff["retrieval"]["index"] == "scann"
     result = subprocess.run(
-        [sys.executable, "-m", "edgerank", "recommend", "--user", "42", "--k", "10",
+        [sys.executable, "-m", "edgerank", "recommend", "--json", "--user", "42", "--k", "10",
          "--model", str(demo / "edge" / "int8"), "--retrieval", str(demo / "retrieval")],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

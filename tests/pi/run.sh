@@ -127,7 +127,13 @@ run_system() {  # NAME release arch qemu_cpu cpu backend
   cp "$ARTIFACTS/edge_reference.json" "$work/artifacts/"
   cp "$ARTIFACTS/data/test.npz" "$work/artifacts/data/"
   cp -r "$ARTIFACTS/handoff" "$work/artifacts/" 2>/dev/null || true
-  cp -r "$ARTIFACTS/edge/int8" "$work/edge"   # the README's `edge`: the bundle a Pi user copies over
+  # The README's `edge`: the bundle a Pi user copies over, the default (history) one.
+  cp -r "$REPO/build/quality/edge/history-int8" "$work/edge"
+  # The history bundle and its split, for tests/edge/test_history_bundle.py (build/quality: the model-quality test).
+  mkdir -p "$work/quality/edge" "$work/quality/data"
+  cp -r "$REPO/build/quality/edge/history-int8" "$work/quality/edge/"
+  cp "$REPO/build/quality/data/train.npz" "$REPO/build/quality/data/test.npz" "$work/quality/data/"
+  cp "$REPO/build/quality/history_reference.json" "$work/quality/"
   cpuinfo "$cpu" >"$OUT/cpuinfo-$cpu"
   cat >"$work/test.sh" <<EOF
 set -euxo pipefail
@@ -137,7 +143,7 @@ $commands
 # --- the checks ---
 pip install -q pytest
 # Each damaged-model probe starts a Python under qemu (seconds): a few damaged copies per variant here.
-EDGERANK_EDGE_ARTIFACTS=/root/pi/artifacts EDGERANK_EXPECT_BACKEND=$backend EDGERANK_DAMAGED_COPIES=3 \
+EDGERANK_EDGE_ARTIFACTS=/root/pi/artifacts EDGERANK_EXPECT_BACKEND=$backend EDGERANK_DAMAGED_COPIES=3 EDGERANK_EMULATED=1 \
   python -m pytest -q -p no:cacheprovider tests/edge tests/edge_cli
 python tests/pi/parity.py score artifacts parity.json
 edgerank bench-edge --model edge --data artifacts/data/test.npz --output bench.json \
@@ -166,7 +172,7 @@ rm -rf "$OUT/dist"
 .venv-litert/bin/python -m pip wheel -q --no-deps . -w "$OUT/dist" >/dev/null
 log "x86 reference: scores and bench-edge"
 .venv-litert/bin/python tests/pi/parity.py score "$ARTIFACTS" "$OUT/parity-x86.json"
-.venv-litert/bin/python -m edgerank bench-edge --model "$ARTIFACTS/edge/int8" --data "$ARTIFACTS/data/test.npz" \
+.venv-litert/bin/python -m edgerank bench-edge --model build/quality/edge/history-int8 --data "$ARTIFACTS/data/test.npz" \
   --output "$OUT/bench-x86.json" --warmup 20 --repeats 300 --cold-starts 3 >/dev/null
 
 # The roots build in parallel; systems that share a root run one after the other.

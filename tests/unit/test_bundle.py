@@ -15,6 +15,7 @@ import pytest
 
 from converters.bundle import ANDROID_ASSET_DIR, copy_bundle
 from edge_runtime import EdgeRanker, ModelError, manifest
+from tests.conftest import assert_matches_schema
 
 BUNDLE_FILES = ["manifest.json", "ranker.tflite", "titles.txt"]
 
@@ -30,7 +31,7 @@ def _edgerank(*args: str) -> subprocess.CompletedProcess:
 def test_a_copy_is_a_complete_verified_bundle(bundles: dict[str, Path], tmp_path: Path) -> None:
     copy = copy_bundle(bundles["int8"], tmp_path / "copy")
     assert sorted(p.name for p in copy.iterdir()) == BUNDLE_FILES
-    original, copied = (json.loads((b / "manifest.json").read_text()) for b in (bundles["int8"], copy))
+    original, copied = (assert_matches_schema(b / "manifest.json", "manifest") for b in (bundles["int8"], copy))
     assert {k: v for k, v in copied.items() if k != "created"} == {k: v for k, v in original.items() if k != "created"}
     ranker = EdgeRanker(copy)
     assert ranker.titles() == EdgeRanker(bundles["int8"]).titles() and len(ranker.titles()) == 40

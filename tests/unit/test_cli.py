@@ -44,7 +44,8 @@ def _field_flags(cls: type, prefix: str = "") -> set[str]:
      ("bench", BenchConfig)],
 )
 def test_every_flag_is_one_config_field(command: str, config: type) -> None:
-    assert _flags(command) == _field_flags(config)
+    # Besides the fields: how much the terminal shows (-v, --json), the same for every command.
+    assert _flags(command) - set(cli.OUTPUT_FLAGS) == _field_flags(config)
 
 
 def test_every_flag_of_every_command_has_a_help_line() -> None:
@@ -65,13 +66,24 @@ def test_python_dash_m_edgerank_runs_the_front_door() -> None:
     assert "--ranking-autorec-l2 RANKING_AUTOREC_L2" in result.stdout and "AutoRec's L2 penalty" in result.stdout
 
 
-def test_defaults_are_the_dataclass_defaults() -> None:
-    args = cli.build_parser().parse_args(["train"])
-    assert flags.config_from_args(TrainConfig, args) == TrainConfig()
+def test_train_starts_from_the_best_preset_and_the_tutorial_preset_is_the_dataclass_defaults() -> None:
+    best = flags.config_from_args(TrainConfig, cli.parse_args(["train"]))
+    assert best == TrainConfig.from_preset("best") and best.ranking.model == "autorec"
+    assert best.retrieval.loss == "full_softmax" and best.history.enabled
+    assert flags.config_from_args(TrainConfig, cli.parse_args(["train", "--preset", "tutorial"])) == TrainConfig()
+    # Flags given win over the preset, before or after it.
+    for argv in (["train", "--ranking-model", "tutorial", "--preset", "best"],
+                 ["train", "--preset", "best", "--ranking-model", "tutorial"]):
+        config = flags.config_from_args(TrainConfig, cli.parse_args(argv))
+        assert config.ranking.model == "tutorial" and config.retrieval.loss == "full_softmax"
+    tutorial = flags.config_from_args(TrainConfig, cli.parse_args(["demo", "--preset", "tutorial", "--seed", "3"]))
+    assert tutorial == dataclasses.replace(TrainConfig(), seed=3)
+    unknown = _edgerank("train", "--preset", "fastest")
+    assert unknown.returncode == 2 and "unknown --preset 'fastest'" in unknown.stderr
 
 
 def test_flags_reach_nested_fields() -> None:
-    args = cli.build_parser().parse_args(
+    args = cli.parse_args(
         ["train", "--data", "x.zip", "--ranking-epochs", "5", "--ranking-hidden-units", "128", "32",
          "--retrieval-metrics-during-training", "--split-seed", "7"]
     )
@@ -81,7 +93,7 @@ def test_flags_reach_nested_fields() -> None:
     assert config.ranking.hidden_units == (128, 32)
     assert config.retrieval.metrics_during_training is True
     assert config.split.seed == 7
-    assert config.retrieval.epochs == TrainConfig().retrieval.epochs
+    assert config.retrieval.epochs == TrainConfig.from_preset("best").retrieval.epochs
 
 
 @pytest.mark.parametrize("config", [
@@ -92,7 +104,7 @@ def test_flags_reach_nested_fields() -> None:
 ])
 def test_config_to_argv_round_trips(config) -> None:
     command = {TrainConfig: "train", BenchConfig: "bench"}[type(config)]
-    args = cli.build_parser().parse_args([command, *flags.config_to_argv(config)])
+    args = cli.parse_args([command, *flags.config_to_argv(config)])
     assert flags.config_from_args(type(config), args) == config
 
 
@@ -101,7 +113,7 @@ def _edgerank(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_score_with_a_missing_model_exits_2_with_one_line(tmp_path: Path) -> None:
-    result = _edgerank("score", "--model", str(tmp_path / "missing.tflite"), "--user", "1", "A")
+    result = _edgerank("score", "--json", "--model", str(tmp_path / "missing.tflite"), "--user", "1", "A")
     assert result.returncode == 2
     assert result.stderr.strip() == f"edgerank score: model file not found: {tmp_path / 'missing.tflite'}"
 
@@ -121,7 +133,7 @@ def test_help_lists_the_subcommands() -> None:
 
 
 def test_score_prints_json(tmp_path: Path, converted_model: Path) -> None:
-    result = _edgerank("score", "--model", str(converted_model), "--user", "1", "--k", "2",
+    result = _edgerank("score", "--json", "--model", str(converted_model), "--user", "1", "--k", "2",
                        "Synthetic Movie 1 (1951)", "Synthetic Movie 2 (1952)", "Synthetic Movie 3 (1953)")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)

@@ -120,6 +120,31 @@ def test_a_malformed_csv_line_is_named(tmp_path: Path) -> None:
         data.load_movielens(root)
 
 
+def test_ratings_of_unknown_movies_stop_the_load_or_are_skipped_and_counted(tmp_path: Path, synthetic_folder: Path,
+                                                                          caplog) -> None:
+    root = tmp_path / "ml-100k"
+    import shutil
+
+    shutil.copytree(synthetic_folder, root)
+    lines = (root / "u.data").read_text(encoding="iso-8859-1").splitlines()
+    stray = [f"1\t{MOVIES + 1}\t4\t880000000", f"999\t1\t3\t880000001"]  # an unknown movie, an unknown user
+    lines[4:4] = stray
+    (root / "u.data").write_text("\n".join(lines) + "\n", encoding="iso-8859-1")
+    with pytest.raises(data.DataError, match=r"u.data line 5: unknown user '1' or movie '41' \(2 such rows; "
+                                             r"--skip-bad-rows drops them\)"):
+        data.load_movielens(root)
+    with caplog.at_level("WARNING"):
+        movielens = data.load_movielens(root, skip_bad_rows=True)
+    assert len(movielens.ratings["user_id"]) == len(lines) - 2
+    assert "skipped 2 of 1002 ratings" in caplog.text and "line 6 (user '999', movie '1')" in caplog.text
+    # A malformed line stays an error, skipping or not.
+    lines[10] = "3\t4\tfour\t880000002"
+    (root / "u.data").write_text("\n".join(lines) + "\n", encoding="iso-8859-1")
+    for skip in (False, True):
+        with pytest.raises(data.DataError, match="u.data line 11"):
+            data.load_movielens(root, skip_bad_rows=skip)
+
+
 def test_a_folder_of_no_known_layout_names_every_layout(tmp_path: Path) -> None:
     (tmp_path / "ratings.txt").write_text("1 2 3\n")
     with pytest.raises(data.DataError, match="lacks u.data, u.item, u.user or ratings.dat"):

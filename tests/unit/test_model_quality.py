@@ -1,4 +1,4 @@
-"""The models that beat the tutorials: AutoRec ranker and full-softmax retrieval (issue 7)."""
+"""The models that beat the tutorials: AutoRec ranker and full-softmax retrieval."""
 
 from __future__ import annotations
 

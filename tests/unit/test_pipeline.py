@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import assert_matches_schema
 import tensorflow as tf
 
 from converters import compatibility, tflite
@@ -138,7 +140,7 @@ def test_conversion_matches_the_saved_model(trained: Path, converted_model: Path
 def test_every_variant_passes_the_quality_gate(trained: Path, bundles: dict[str, Path]) -> None:
     sizes = {}
     for variant, bundle in bundles.items():
-        manifest = json.loads((bundle / "manifest.json").read_text())
+        manifest = assert_matches_schema(bundle / "manifest.json", "manifest")
         sizes[variant] = manifest["size_bytes"]
         metrics, runtime = manifest["metrics"], manifest["runtime"]
         assert manifest["quantization"]["mode"] == variant and manifest["version"].startswith("1+")

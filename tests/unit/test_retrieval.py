@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.handoff import Handoff, HandoffError, read_handoff, write_handoff
+from tests.conftest import assert_matches_schema
 from trainer import distribution, scann_index
 
 
@@ -163,6 +164,7 @@ def test_handoff_round_trip_and_errors(tmp_path: Path) -> None:
     handoff = Handoff("42", ["A (1990)", "Ä (1991)"], [2.5, 1.0], {"k": 2, "exclude_rated": True})
     path = write_handoff(tmp_path / "h.json", handoff)
     assert read_handoff(path) == handoff
+    assert_matches_schema(path, "handoff")
     assert json.loads(path.read_text(encoding="utf-8"))["schema_version"] == 1
     for content, message in [("{", "cannot read"), ('{"schema_version": 2}', "schema version 1"),
                              ('{"schema_version": 1, "user_id": 42, "candidates": []}', "string user_id")]:
@@ -180,7 +182,7 @@ def _edgerank(*args: str) -> subprocess.CompletedProcess:
 
 def test_two_stage_recommend_end_to_end(trained: Path, bundles: dict[str, Path], tmp_path: Path) -> None:
     handoff = tmp_path / "handoff.json"
-    retrieved = _edgerank("retrieve", "--retrieval", str(trained / "retrieval"), "--user", "3", "--k", "20",
+    retrieved = _edgerank("retrieve", "--json", "--retrieval", str(trained / "retrieval"), "--user", "3", "--k", "20",
                           "--output", str(handoff))
     assert retrieved.returncode == 0, retrieved.stderr
     candidates = read_handoff(handoff)
@@ -190,9 +192,9 @@ def test_two_stage_recommend_end_to_end(trained: Path, bundles: dict[str, Path],
     assert candidates.retrieval_scores == sorted(candidates.retrieval_scores, reverse=True)
 
     # The device half alone, from the file; and both halves in one command.
-    from_file = _edgerank("recommend", "--user", "3", "--k", "5", "--model", str(bundles["none"]),
+    from_file = _edgerank("recommend", "--json", "--user", "3", "--k", "5", "--model", str(bundles["none"]),
                           "--handoff", str(handoff))
-    in_one = _edgerank("recommend", "--user", "3", "--k", "5", "--model", str(bundles["none"]),
+    in_one = _edgerank("recommend", "--json", "--user", "3", "--k", "5", "--model", str(bundles["none"]),
                        "--retrieval", str(trained / "retrieval"), "--candidates", "20")
     for result in (from_file, in_one):
         assert result.returncode == 0, result.stderr
@@ -205,7 +207,7 @@ def test_two_stage_recommend_end_to_end(trained: Path, bundles: dict[str, Path],
     best = EdgeRanker(bundles["none"]).rank("3", candidates.titles, k=5)
     assert titles == [c.movie_title for c in best.candidates]
 
-    wrong_user = _edgerank("recommend", "--user", "4", "--model", str(bundles["none"]), "--handoff", str(handoff))
+    wrong_user = _edgerank("recommend", "--json", "--user", "4", "--model", str(bundles["none"]), "--handoff", str(handoff))
     assert wrong_user.returncode == 2 and "is for user '3', not '4'" in wrong_user.stderr
 
 

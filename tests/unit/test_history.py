@@ -1,0 +1,168 @@
+"""The history-based device model on synthetic data: no user in the file, the client's rules, the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import MOVIES, USERS, assert_matches_schema, movie_title, zip_folder
+
+#: Ratings each added user gives, when the training data gains users.
+ADDED_RATINGS = 20
+
+
+def _with_more_users(folder: Path, target: Path) -> Path:
+    """A copy of the synthetic archive with USERS more users rating the same catalogue."""
+    root = target / "ml-100k"
+    shutil.copytree(folder, root)
+    rng = np.random.default_rng(1)
+    lines, users = [], []
+    for user in range(USERS + 1, 2 * USERS + 1):
+        for movie in rng.choice(MOVIES, ADDED_RATINGS, replace=False):
+            lines.append(f"{user}\t{movie + 1}\t{rng.integers(1, 6)}\t{890000000 + user * 100 + int(movie)}\n")
+        users.append(f"{user}|{20 + user}|{'MF'[user % 2]}|student|{10000 + user}\n")
+    with open(root / "u.data", "a", encoding="iso-8859-1") as data:
+        data.write("".join(lines))
+    with open(root / "u.user", "a", encoding="iso-8859-1") as user_file:
+        user_file.write("".join(users))
+    return zip_folder(root, target / "ml-100k.zip")
+
+
+def _train_and_convert(archive: Path, output: Path) -> Path:
+    from converters.config import ConvertConfig
+    from converters.tflite import convert_ranker
+    from trainer.config import HistoryConfig, RankingConfig, RetrievalConfig, SplitConfig, TrainConfig
+    from trainer.pipeline import train
+
+    train(TrainConfig(data=str(archive), output_dir=str(output), split=SplitConfig(train_fraction=0.8),
+                      ranking=RankingConfig(model="autorec", autorec_hidden_units=16, autorec_max_epochs=40,
+                                            autorec_patience=5),
+                      retrieval=RetrievalConfig(batch_size=128, eval_batch_size=200, epochs=1, embedding_dim=8),
+                      history=HistoryConfig(embedding_dim=8, max_epochs=6, patience=2, batch_users=16)), verbose=0)
+    report = convert_ranker(ConvertConfig(
+        saved_model=str(output / "history"), quantize="int8", output=str(output / "edge" / "history"),
+        validation_data=str(output / "data" / "test.npz"), history_data=str(output / "data" / "train.npz"),
+        min_top_10_overlap=0.0, min_pair_agreement=0.0))  # 40 titles: the order gate is MovieLens's
+    return Path(report.bundle)
+
+
+@pytest.fixture(scope="module")
+def history_bundles(synthetic_archive: Path, synthetic_folder: Path, tmp_path_factory) -> dict[str, Path]:
+    bigger = _with_more_users(synthetic_folder, tmp_path_factory.mktemp("more-users"))
+    return {"base": _train_and_convert(synthetic_archive, tmp_path_factory.mktemp("history")),
+            "more_users": _train_and_convert(bigger, tmp_path_factory.mktemp("history-more"))}
+
+
+@pytest.fixture(scope="module")
+def ranker(history_bundles: dict[str, Path]):
+    from edge_runtime import EdgeRanker
+
+    return EdgeRanker(history_bundles["base"])
+
+
+def test_the_bundle_keeps_its_size_when_the_training_data_gains_users(history_bundles: dict[str, Path]) -> None:
+    from edge_runtime import EdgeRanker
+
+    manifests = {name: assert_matches_schema(path / "manifest.json", "manifest") for name, path in history_bundles.items()}
+    trained_users = {name: json.loads((path.parents[1] / "metrics.json").read_text())["data"]["users"]
+                     for name, path in history_bundles.items()}
+    assert trained_users == {"base": USERS, "more_users": 2 * USERS}
+    assert manifests["base"]["size_bytes"] == manifests["more_users"]["size_bytes"]
+    for name, path in history_bundles.items():
+        ranker = EdgeRanker(path)
+        assert ranker.kind == "history" and manifests[name]["kind"] == "history"
+        inputs = {i for signature in ranker.signatures().values() for i in signature["inputs"]}
+        assert "user_id" not in inputs
+        interpreter = ranker._session().interpreter
+        dimensions = {d for tensor in interpreter.get_tensor_details() for d in tensor["shape_signature"]}
+        assert trained_users[name] not in dimensions, (name, sorted(dimensions))
+
+
+def test_personalize_score_and_recommend(ranker) -> None:
+    from edge_runtime import HistoryError
+
+    history = [(movie_title(1), 5), (movie_title(2), 1), (movie_title(3), 4.5)]
+    state = ranker.personalize(history)
+    candidates = [movie_title(m) for m in range(4, 20)]
+    scores = ranker.score(state, candidates)
+    assert scores.shape == (16,) and np.all((scores >= 1) & (scores <= 5))
+    np.testing.assert_array_equal(ranker.score(history, candidates), scores)  # a history is personalized first
+    assert state.rated_titles == tuple(title for title, _ in history) and state.unknown_titles == ()
+
+    # Repeated titles count once, with the last rating; unknown titles are ignored and named.
+    repeated = ranker.personalize([(movie_title(1), 1), *history, ("Sped (1994)", 3)])
+    np.testing.assert_allclose(repeated.vector, state.vector, atol=1e-6)
+    assert repeated.unknown_titles == ("Sped (1994)",)
+
+    # An empty history is the average user; 100,000 rows are fine.
+    empty = ranker.personalize([])
+    assert empty.vector.shape == state.vector.shape and not np.allclose(empty.vector, state.vector)
+    rng = np.random.default_rng(0)
+    many = [(movie_title(int(m)), float(r)) for m, r in zip(rng.integers(1, MOVIES + 1, 100_000),
+                                                           rng.integers(1, 6, 100_000))]
+    assert len(ranker.personalize(many).rated_titles) == MOVIES
+
+    for bad in ([(movie_title(1), float("nan"))], [(movie_title(1), 6)], [(movie_title(1), "five")], "Fargo"):
+        with pytest.raises(HistoryError):
+            ranker.personalize(bad)
+
+    ranking = ranker.recommend(history, k=5, candidates=20)
+    titles = [candidate.movie_title for candidate in ranking.candidates]
+    assert len(titles) == 5 and not set(titles) & {title for title, _ in history}
+    assert [c.score for c in ranking.candidates] == sorted((c.score for c in ranking.candidates), reverse=True)
+    everything = ranker.retrieve(history, k=1000)
+    assert len(everything) == MOVIES - len(history) and not set(everything) & set(state.rated_titles)
+
+
+def test_history_files(tmp_path: Path) -> None:
+    from edge_runtime import HistoryError, read_history
+
+    (tmp_path / "h.csv").write_text('title,rating\n"Godfather, The (1972)",5\nFargo (1996),4\n\n', encoding="utf-8")
+    assert read_history(str(tmp_path / "h.csv")) == [("Godfather, The (1972)", 5.0), ("Fargo (1996)", 4.0)]
+    (tmp_path / "h.jsonl").write_text('{"title": "Fargo (1996)", "rating": 4}\n{"title": "Heat (1995)", "rating": 2}\n')
+    assert read_history(str(tmp_path / "h.jsonl")) == [("Fargo (1996)", 4.0), ("Heat (1995)", 2.0)]
+    for content, message in (("Fargo (1996),4\nHeat (1995),nan\n", "line 2"), ("Fargo (1996),9\n", "scale 1-5"),
+                             ("Fargo (1996),4,extra\n", "line 1"), ('{"title": "Fargo (1996)"}\n', "line 1")):
+        (tmp_path / "bad.csv").write_text(content)
+        with pytest.raises(HistoryError, match=message):
+            read_history(str(tmp_path / "bad.csv"), (1.0, 5.0))
+
+
+def test_score_and_recommend_from_a_history_file(history_bundles: dict[str, Path], tmp_path: Path) -> None:
+    bundle = str(history_bundles["base"])
+    history = f'"{movie_title(1)}",5\n"{movie_title(2)}",2\nSped (1994),4\n'
+
+    def edgerank(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "edgerank", *args], input=stdin, capture_output=True, text=True)
+
+    scored = edgerank("score", "--json", "--model", bundle, "--history", "-", movie_title(5), movie_title(6), stdin=history)
+    assert scored.returncode == 0, scored.stderr
+    result = json.loads(scored.stdout)
+    assert [c["movie_title"] for c in result["candidates"]] != [] and result["user_id"] is None
+    assert "Sped (1994)" in scored.stderr and result["unknown_history"] == ["Sped (1994)"]
+    recommended = edgerank("recommend", "--json", "--model", bundle, "--history", "-", "--k", "3", stdin=history)
+    assert recommended.returncode == 0, recommended.stderr
+    titles = [r["movie_title"] for r in json.loads(recommended.stdout)["recommendations"]]
+    assert len(titles) == 3 and movie_title(1) not in titles
+    for args, stdin, message in ((("score", "--json", "--model", bundle, "--user", "3"), "", "--history"),
+                                 (("recommend", "--json", "--model", bundle, "--history", "-"), "Fargo (1996),nan\n", "line 1")):
+        failed = edgerank(*args, stdin=stdin)
+        assert failed.returncode == 2 and message in failed.stderr and len(failed.stderr.splitlines()) == 1, \
+            failed.stderr
+
+
+def test_android_export_prints_the_history_signatures(history_bundles: dict[str, Path], tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "edgerank", "bundle", "--model", str(history_bundles["base"]),
+                             "--out", str(tmp_path / "assets"), "--android"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for line in ('"personalize")', '"score")', '"recommend")', '"history_titles" to titles', '"exclude_titles" to rated',
+                 "fun verifyRanker"):
+        assert line in result.stdout, line
+    assert "user_id" not in result.stdout
+    assert_matches_schema(tmp_path / "assets" / "edgerank" / "manifest.json", "manifest")

@@ -1,0 +1,209 @@
+"""The history-based device model: the user's own ratings in, no user id anywhere.
+
+One model, three signatures (the device contract's ``HISTORY_*`` names in
+``edge_runtime.contract``):
+
+* ``personalize(history_titles [H], history_ratings [H]) -> user_state [S],
+  history_known [H]``: runs once per history change; the device keeps the state.
+* ``score(user_state [S], movie_title [N]) -> rating [N], title_known [N]``:
+  predicted ratings of candidates, per request.
+* ``recommend(user_state [S], exclude_titles [E], k []) -> titles [k],
+  scores [k]``: the catalogue's top k by the retrieval score, ``exclude_titles``
+  (the rated ones) left out.
+
+The state is ``[ranking row (hidden + 1) | retrieval vector (dim)]``:
+
+* Ranking is AutoRec fold-in (``trainer.autorec``). A user's decoder row ``w``
+  (with its bias) minimises what training minimises for that row, with the
+  L2 penalty pulling towards the mean user's row ``w̄`` instead of zero:
+  ``Σ_h (r_h - c_h·w)² + λ‖w - w̄‖²`` over the history's title codes ``c_h``.
+  An empty history gets ``w̄``: the average user's predictions. The ridge
+  system is solved inside the model by ``solver_iterations`` steps of
+  Jacobi-preconditioned conjugate gradients, unrolled into built-in ops
+  (TFLite has no linear solver), so Android runs it through the same signature.
+* Retrieval pools the history's title embeddings (``trainer.history_retrieval``)
+  and scores the catalogue's output embeddings with one dense layer.
+
+Unknown history titles are ignored (``history_known`` names them); the file
+holds tables with one row per title and nothing per user, so its size depends
+on the catalogue alone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from edge_runtime.contract import (EXCLUDE_INPUT, EXCLUDED_SCORE, HISTORY_KNOWN_OUTPUT, HISTORY_RATINGS_INPUT,
+                                   HISTORY_TITLES_INPUT, K_INPUT, PERSONALIZE_SIGNATURE, RATING_OUTPUT,
+                                   RECOMMEND_SIGNATURE, RETRIEVAL_SCORES_OUTPUT, RETRIEVED_TITLES_OUTPUT, SIGNATURE,
+                                   STATE_INPUT, STATE_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT)
+from trainer import metrics, scoring
+from trainer.config import HistoryConfig
+from trainer.formats import Columns
+from trainer.history_retrieval import RetrievalTables
+
+#: The fold-in solve stops once its preconditioned squared residual falls below this share of the first.
+CONVERGED = 1e-8
+
+
+@dataclass(frozen=True)
+class HistoryTables:
+    """Everything the history model holds, one row per title (row 0: out of vocabulary).
+
+    Attributes:
+        titles: The catalogue, in vocabulary order (without the out-of-vocabulary row).
+        title_rows: [titles + 1, hidden + 1] AutoRec codes, centred on their catalogue mean, with a trailing 1.
+        prior_row: [hidden + 1] the mean user's decoder row and bias, what fold-in starts from.
+        ridge: [hidden + 1] λ per row entry (the last one is the bias's).
+        retrieval_inputs: [titles + 1, dim] embeddings the history is pooled from.
+        retrieval_outputs: [titles + 1, dim] embeddings the pooled vector scores.
+        retrieval_bias: [titles + 1] each title's retrieval score offset.
+        rating_range: Predictions are clipped to the data's rating scale.
+        solver_iterations: Conjugate-gradient steps of the fold-in solve.
+    """
+
+    titles: np.ndarray
+    title_rows: np.ndarray
+    prior_row: np.ndarray
+    ridge: np.ndarray
+    retrieval_inputs: np.ndarray
+    retrieval_outputs: np.ndarray
+    retrieval_bias: np.ndarray
+    rating_range: tuple[float, float]
+    solver_iterations: int
+
+    def architecture(self) -> dict:
+        """What the manifest records: sizes only, none of them the number of users."""
+        return {"model": "history", "ranking": "autorec_fold_in", "title_vocabulary": len(self.titles),
+                "title_embedding": int(self.title_rows.shape[1]), "retrieval_embedding":
+                int(self.retrieval_inputs.shape[1]), "state_size": self.state_size,
+                "solver_iterations": self.solver_iterations, "rating_range": list(self.rating_range), "dense": []}
+
+    @property
+    def state_size(self) -> int:
+        return int(self.title_rows.shape[1] + self.retrieval_inputs.shape[1])
+
+
+class HistoryModel(tf.Module):
+    """The three signatures over ``HistoryTables`` (see the module docstring)."""
+
+    def __init__(self, tables: HistoryTables) -> None:
+        super().__init__()
+        self.tables = tables
+        self.title_lookup = tf.keras.layers.StringLookup(vocabulary=tables.titles, mask_token=None)
+        self.title_rows = tf.constant(tables.title_rows, tf.float32)
+        self.prior_row = tf.constant(tables.prior_row[None, :], tf.float32)
+        self.ridge = tf.constant(tables.ridge[None, :], tf.float32)
+        self.retrieval_inputs = tf.constant(tables.retrieval_inputs, tf.float32)
+        self.retrieval_outputs = tf.constant(tables.retrieval_outputs, tf.float32)
+        self.retrieval_bias = tf.constant(tables.retrieval_bias[None, :], tf.float32)
+        self.vocabulary = tf.constant(np.concatenate([[""], tables.titles]).astype(object))
+        self.ranking_size = int(tables.title_rows.shape[1])
+        self.low, self.high = (float(bound) for bound in tables.rating_range)
+        # Every title row but the out-of-vocabulary one is a retrieval candidate.
+        self.unknown_row = tf.constant(np.eye(1, len(tables.titles) + 1, dtype=np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=HISTORY_TITLES_INPUT),
+                                  tf.TensorSpec([None], tf.float32, name=HISTORY_RATINGS_INPUT)])
+    def personalize(self, history_titles: tf.Tensor, history_ratings: tf.Tensor) -> dict[str, tf.Tensor]:
+        index = self.title_lookup(history_titles)
+        # One padding entry (out of vocabulary, weight 0), so an empty history is no empty tensor.
+        padded = tf.concat([index, tf.zeros([1], index.dtype)], 0)
+        known = tf.cast(padded > 0, tf.float32)[:, None]                         # [H + 1, 1]
+        ratings = tf.concat([history_ratings, tf.zeros([1])], 0)[None, :]        # [1, H + 1]
+        codes = tf.gather(self.title_rows, padded) * known                       # [H + 1, R]
+        codes_t = tf.transpose(codes)                                            # [R, H + 1]
+
+        def gram(direction: tf.Tensor) -> tf.Tensor:                             # [1, R] -> [1, R]
+            return tf.matmul(tf.matmul(direction, codes, transpose_b=True), codes_t, transpose_b=True) \
+                + self.ridge * direction
+
+        residual = tf.matmul(ratings - tf.matmul(self.prior_row, codes, transpose_b=True), codes_t,
+                             transpose_b=True)                                   # C^T (r - C w̄)
+        inverse_diagonal = 1.0 / (tf.reduce_sum(codes * codes, 0, keepdims=True) + self.ridge)
+        step = tf.zeros_like(residual)
+        preconditioned = inverse_diagonal * residual
+        direction = preconditioned
+        energy = tf.reduce_sum(residual * preconditioned)
+        # Once the residual is this small, the steps stop: further ones would only add rounding noise.
+        converged = energy * CONVERGED
+        for _ in range(self.tables.solver_iterations):
+            image = gram(direction)
+            active = energy > converged
+            alpha = tf.where(active, energy / tf.maximum(tf.reduce_sum(direction * image), 1e-30), 0.0)
+            step += alpha * direction
+            residual -= alpha * image
+            preconditioned = inverse_diagonal * residual
+            new_energy = tf.reduce_sum(residual * preconditioned)
+            direction = preconditioned + tf.where(active, new_energy / tf.maximum(energy, 1e-30), 0.0) * direction
+            energy = new_energy
+        ranking_row = self.prior_row + step
+
+        pooled = tf.reduce_sum(tf.gather(self.retrieval_inputs, padded) * known, 0, keepdims=True)
+        pooled /= tf.sqrt(tf.maximum(tf.reduce_sum(known), 1.0))
+        return {STATE_OUTPUT: tf.reshape(tf.concat([ranking_row, pooled], 1), [-1]),
+                HISTORY_KNOWN_OUTPUT: index > 0}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name=STATE_INPUT),
+                                  tf.TensorSpec([None], tf.string, name=TITLE_INPUT)])
+    def score(self, user_state: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
+        index = self.title_lookup(movie_title)
+        row = user_state[None, : self.ranking_size]
+        ratings = tf.matmul(row, tf.gather(self.title_rows, index), transpose_b=True)
+        return {RATING_OUTPUT: tf.clip_by_value(tf.reshape(ratings, [-1]), self.low, self.high),
+                TITLE_KNOWN_OUTPUT: index > 0}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name=STATE_INPUT),
+                                  tf.TensorSpec([None], tf.string, name=EXCLUDE_INPUT),
+                                  tf.TensorSpec([], tf.int32, name=K_INPUT)])
+    def recommend(self, user_state: tf.Tensor, exclude_titles: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
+        vector = user_state[None, self.ranking_size:]
+        scores = tf.matmul(vector, self.retrieval_outputs, transpose_b=True) + self.retrieval_bias
+        index = tf.cast(self.title_lookup(exclude_titles), tf.int32)
+        excluded = tf.scatter_nd(index[:, None], tf.ones_like(index, tf.float32),
+                                 tf.shape(self.retrieval_bias)[1:])[None, :] + self.unknown_row
+        scores = tf.where(excluded > 0, tf.fill(tf.shape(scores), EXCLUDED_SCORE), scores)
+        best, positions = tf.math.top_k(tf.reshape(scores, [-1]), k=k)
+        return {RETRIEVED_TITLES_OUTPUT: tf.gather(self.vocabulary, positions), RETRIEVAL_SCORES_OUTPUT: best}
+
+
+def export_history(model: HistoryModel, path: str | os.PathLike[str]) -> None:
+    """Saves the history model as a SavedModel with its three signatures."""
+    tf.saved_model.save(model, os.fspath(path), signatures={
+        PERSONALIZE_SIGNATURE: model.personalize, SIGNATURE: model.score, RECOMMEND_SIGNATURE: model.recommend})
+
+
+def build_tables(title_rows: np.ndarray, prior_row: np.ndarray, retrieval: RetrievalTables, movie_titles: np.ndarray,
+                 rating_range: tuple[float, float], config: HistoryConfig) -> HistoryTables:
+    """The history model's tables from AutoRec's serving tables and the history retrieval model.
+
+    Args:
+        title_rows: AutoRec's ``[code, 1]`` title rows, out-of-vocabulary row first.
+        prior_row: The mean user's ``[W[:, u], c_u]`` row (row 0 of AutoRec's user rows).
+        retrieval: ``trainer.history_retrieval``'s tables.
+        movie_titles: The catalogue.
+        rating_range: The data's rating scale.
+        config: ``ridge``, ``bias_ridge`` and ``solver_iterations``.
+    """
+    # Centre the codes (the bias absorbs their mean): sigmoid codes all lean the same way, so raw ones
+    # are nearly collinear with the bias column and the float32 solve would be ill-conditioned.
+    mean_code = title_rows[1:, :-1].mean(axis=0)
+    centred, prior = title_rows.astype(np.float64), prior_row.astype(np.float64)
+    centred[:, :-1] -= mean_code
+    prior[-1] += prior_row[:-1] @ mean_code  # the same predictions for the mean user
+    ridge = np.full(title_rows.shape[1], config.ridge, np.float32)
+    ridge[-1] = config.bias_ridge
+    return HistoryTables(np.asarray(movie_titles).astype(str), centred.astype(np.float32),
+                         prior.astype(np.float32), ridge, retrieval.inputs, retrieval.outputs, retrieval.bias,
+                         rating_range, config.solver_iterations)
+
+
+def warm_rmse(model: HistoryModel, train: Columns, test: Columns) -> float:
+    """Test RMSE with each user's training ratings as their history (the warm-user protocol)."""
+    scorer = scoring.history_scorer(*scoring.saved_history_functions(model), scoring.user_histories(train))
+    predicted = scoring.score_pairs(scorer, test["user_id"], test["movie_title"])
+    return metrics.rmse(predicted, test["user_rating"])

@@ -1,0 +1,188 @@
+"""Retrieval from the user's own history: pooled title embeddings against the catalogue.
+
+A user is the titles they rated, never an id: their vector is the sum of
+those titles' input embeddings divided by the square root of their number,
+and a title's score is that vector's dot product with the title's output
+embedding plus a per-title bias. Everything is one row per title, so the
+device model (``trainer.history``) computes it from the history alone.
+
+Training follows the denoising recipe of Mult-DAE (Liang et al., 2018) with
+the full-softmax loss of ``trainer.retrieval``: each epoch, every user's
+training titles are split at random into a visible part (``keep``), which
+makes the vector, and the rest, the targets. Each target is a softmax over
+itself and every title the user has not rated (the visible titles count as
+negatives with weight ``visible_negatives``), plus L2 on the embeddings.
+The number of epochs is chosen by early stopping on the validation top-10
+of the titles the user has not rated, then the model is
+retrained on all training ratings for that many epochs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from trainer import baselines, data, metrics
+from trainer.config import HistoryConfig
+from trainer.progress import fit_progress
+
+log = logging.getLogger(__name__)
+
+#: The cut-off early stopping watches: top-10 of the titles the user has not rated (what a user is shown).
+VALIDATION_K = 10
+VALIDATION_METRIC = f"val_unseen_top_{VALIDATION_K}"
+
+
+@dataclass(frozen=True)
+class RetrievalTables:
+    """The trained tables, row 0 for titles outside the vocabulary (never a candidate).
+
+    Attributes:
+        inputs: [titles + 1, dim] embeddings a history is pooled from.
+        outputs: [titles + 1, dim] embeddings the pooled vector scores.
+        bias: [titles + 1] per-title score offsets.
+    """
+
+    inputs: np.ndarray
+    outputs: np.ndarray
+    bias: np.ndarray
+
+    def scores(self, histories: np.ndarray) -> np.ndarray:
+        """[users, titles + 1] rating matrix (0: unrated) -> [users, titles] retrieval scores."""
+        rated = (histories[:, 1:] > 0).astype(np.float32)
+        pooled = rated @ self.inputs[1:] / np.sqrt(np.maximum(rated.sum(1, keepdims=True), 1.0))
+        return pooled @ self.outputs[1:].T + self.bias[1:]
+
+
+class HistoryRetrieval(tf.keras.Model):
+    """The pooled-history model, trained on rows of the [users, titles + 1] rating matrix.
+
+    Args:
+        titles: Catalogue size (without the out-of-vocabulary row).
+        config: ``embedding_dim``, ``keep``, ``l2``.
+        seed: Seeds the visible/target draws.
+
+    ``fit`` takes batches of rating rows; ``evaluate`` takes ``(history rows,
+    target rows)`` and reports ``unseen_top_10``: the share of target ratings
+    whose title is among the user's 10 best-scored titles they have not rated.
+    """
+
+    def __init__(self, titles: int, config: HistoryConfig, seed: int) -> None:
+        super().__init__()
+        initializer = tf.keras.initializers.RandomNormal(stddev=0.05, seed=seed)
+        self.inputs_table = self.add_weight(name="inputs", shape=[titles + 1, config.embedding_dim],
+                                            initializer=initializer)
+        self.outputs_table = self.add_weight(name="outputs", shape=[titles + 1, config.embedding_dim],
+                                             initializer=tf.keras.initializers.RandomNormal(stddev=0.05, seed=seed + 1))
+        self.bias = self.add_weight(name="bias", shape=[titles + 1], initializer="zeros")
+        self.keep, self.l2, self.seed = config.keep, config.l2, seed
+        self.visible_log_weight = float(np.log(config.visible_negatives)) if config.visible_negatives > 0 else -1e9
+        self.loss_tracker = tf.keras.metrics.Mean(name="loss")
+        self.top_k = tf.keras.metrics.Mean(name=f"unseen_top_{VALIDATION_K}")
+
+    @property
+    def metrics(self) -> list[tf.keras.metrics.Metric]:
+        return [self.loss_tracker, self.top_k]
+
+    def call(self, histories: tf.Tensor) -> tf.Tensor:
+        """[B, titles + 1] ratings (0: unrated) -> [B, titles + 1] scores."""
+        rated = tf.cast(histories > 0, tf.float32)
+        pooled = tf.matmul(rated, self.inputs_table) / tf.sqrt(tf.maximum(tf.reduce_sum(rated, 1, keepdims=True), 1.0))
+        return tf.matmul(pooled, self.outputs_table, transpose_b=True) + self.bias
+
+    def train_step(self, histories: tf.Tensor) -> dict[str, tf.Tensor]:
+        rated = histories[:, 1:] > 0
+        seed = tf.stack([tf.constant(self.seed, tf.int64), self.optimizer.iterations])
+        visible = rated & (tf.random.stateless_uniform(tf.shape(rated), seed) < self.keep)
+        targets = tf.cast(rated & ~visible, tf.float32)
+        with tf.GradientTape() as tape:
+            scores = self(tf.pad(tf.where(visible, histories[:, 1:], 0.0), [[0, 0], [1, 0]]), training=True)[:, 1:]
+            # log Σ exp over the negatives: the titles the user has not rated, and the visible ones weighted.
+            unrated = tf.reduce_logsumexp(tf.where(rated, tf.where(visible, scores + self.visible_log_weight, -1e9),
+                                                   scores), axis=1, keepdims=True)
+            # Each target against itself and the unrated titles: -log(e^s / (e^s + Σ)) = softplus(log Σ - s).
+            loss = tf.reduce_sum(tf.nn.softplus(unrated - scores) * targets) / tf.maximum(tf.reduce_sum(targets), 1.0)
+            loss += self.l2 * (tf.reduce_sum(tf.square(self.inputs_table)) + tf.reduce_sum(tf.square(self.outputs_table)))
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, self.trainable_variables), self.trainable_variables))
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, batch: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
+        histories, targets = batch
+        scores = tf.where(histories[:, 1:] > 0, -1e9, self(histories)[:, 1:])
+        kth = tf.math.top_k(scores, k=VALIDATION_K).values[:, -1:]
+        self.top_k.update_state(tf.boolean_mask(tf.cast(scores >= kth, tf.float32), targets[:, 1:] > 0))
+        return {self.top_k.name: self.top_k.result()}
+
+    def tables(self) -> RetrievalTables:
+        return RetrievalTables(self.inputs_table.numpy(), self.outputs_table.numpy(), self.bias.numpy())
+
+
+def rating_rows(ratings: data.Columns, index: baselines.Index) -> np.ndarray:
+    """[users, titles + 1] float32 matrix of ``ratings`` (column 0: unknown titles, always 0)."""
+    users, titles, values = index.cells(ratings)
+    matrix = np.zeros((len(index.users), len(index.titles) + 1), np.float32)
+    matrix[users, titles + 1] = values
+    return matrix
+
+
+def _fit(histories: np.ndarray, config: HistoryConfig, seed: int, epochs: int, verbose: int,
+         validation: np.ndarray | None = None) -> tuple[HistoryRetrieval, list[float]]:
+    tf.keras.utils.set_random_seed(seed)
+    model = HistoryRetrieval(histories.shape[1] - 1, config, seed)
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=config.learning_rate))
+    rows = tf.data.Dataset.from_tensor_slices(histories)
+    batches = rows.shuffle(len(histories), seed=seed).batch(config.batch_users)
+    callbacks, validation_data = [], None
+    if validation is not None:
+        validation_data = tf.data.Dataset.from_tensor_slices((histories, validation)).batch(config.batch_users)
+        callbacks.append(tf.keras.callbacks.EarlyStopping(monitor=VALIDATION_METRIC, mode="max",
+                                                          patience=config.patience, restore_best_weights=True))
+    verbose, bar = fit_progress(verbose, epochs, "history retrieval epochs")
+    history = model.fit(batches, epochs=epochs, verbose=verbose, callbacks=callbacks + bar,
+                        validation_data=validation_data)
+    return model, history.history.get(VALIDATION_METRIC, [])
+
+
+def train_history_retrieval(train: data.Columns, test: data.Columns, user_ids: np.ndarray, movie_titles: np.ndarray,
+                            config: HistoryConfig, seed: int, verbose: int = 1
+                            ) -> tuple[RetrievalTables, dict[str, float]]:
+    """Chooses the epochs on a validation split, trains on all training ratings, evaluates on the test split.
+
+    Args:
+        train, test: Rating columns ``user_id``, ``movie_title``, ``user_rating``.
+        user_ids, movie_titles: Vocabularies.
+        config: The model's size and training settings.
+        seed: Seeds the validation split, the initial weights and the visible/target draws.
+        verbose: Keras ``fit`` verbosity.
+
+    Returns:
+        The tables and test figures: ``top_{k}`` (every title a candidate, the
+        history being each user's training ratings) and ``unseen_top_{k}``
+        (their training titles left out), ``epochs`` and ``validation_unseen_top_10``.
+    """
+    index = baselines.Index(user_ids, movie_titles)
+    fit_part, validation = data.validation_split(train, config.validation_fraction, seed)
+    _, scores = _fit(rating_rows(fit_part, index), config, seed, config.max_epochs, verbose,
+                     validation=rating_rows(validation, index))
+    epochs = int(np.argmax(scores)) + 1
+    log.info("History retrieval: %d epochs chosen on the validation split (unseen top-%d %.4f)", epochs,
+             VALIDATION_K, scores[epochs - 1])
+    histories = rating_rows(train, index)
+    model, _ = _fit(histories, config, seed, epochs, verbose)
+    tables = model.tables()
+    figures = retrieval_figures(tables.scores(histories), histories, test, index)
+    return tables, {**figures, "epochs": epochs, "validation_unseen_top_10": float(scores[epochs - 1])}
+
+
+def retrieval_figures(scores: np.ndarray, histories: np.ndarray, test: data.Columns,
+                      index: baselines.Index) -> dict[str, float]:
+    """Top-k accuracy of ``scores`` [users, titles] on the test ratings, both protocols (``trainer.metrics``)."""
+    rows, columns = index.rows(test["user_id"]), index.columns(test["movie_title"])
+    seen = [np.flatnonzero(row[1:]) for row in histories]
+    every = metrics.top_k_accuracy(scores, rows, columns)
+    unseen = metrics.top_k_accuracy(scores, rows, columns, seen)
+    return {**every, **{f"unseen_{key}": value for key, value in unseen.items()}}
