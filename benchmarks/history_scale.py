@@ -40,7 +40,7 @@ def run_history_scale(config: HistoryScaleConfig) -> dict:
     tables = HistoryTables(titles, codes, rng.normal(0, 0.05, config.hidden_units + 1).astype(np.float32), ridge,
                            rng.normal(0, 0.1, (rows, config.embedding_dim)).astype(np.float32),
                            rng.normal(0, 0.1, (rows, config.embedding_dim)).astype(np.float32),
-                           rng.normal(0, 0.1, rows).astype(np.float32), (1.0, 5.0), 16)
+                           rng.normal(0, 0.1, rows).astype(np.float32), (1.0, 5.0), 16, 300)
     with tempfile.TemporaryDirectory(prefix="edgerank-scale-") as folder:
         export_history(HistoryModel(tables), Path(folder, "saved_model"))
         model, model_ops = convert(Path(folder, "saved_model"), ConvertConfig(quantize=config.quantize),

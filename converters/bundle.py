@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_runtime import atomic, manifest
-from edge_runtime.contract import (EXCLUDE_INPUT, HISTORY_KNOWN_OUTPUT, HISTORY_RATINGS_INPUT, HISTORY_TITLES_INPUT,
-                                   K_INPUT, MANIFEST_FILE, MODEL_FILE, PERSONALIZE_SIGNATURE, RATING_OUTPUT,
-                                   RECOMMEND_SIGNATURE, RETRIEVAL_SCORES_OUTPUT, RETRIEVED_TITLES_OUTPUT, SIGNATURE,
-                                   STATE_INPUT, STATE_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT, TITLES_FILE,
-                                   USER_INPUT, USER_KNOWN_OUTPUT, utc_timestamp)
+from edge_runtime.contract import (EXCLUDE_INPUT, EXCLUDED_SCORE, HISTORY_KNOWN_OUTPUT, HISTORY_RATINGS_INPUT,
+                                   HISTORY_TITLES_INPUT, MANIFEST_FILE, MODEL_FILE, PERSONALIZE_SIGNATURE,
+                                   RATING_OUTPUT, RECOMMEND_SIGNATURE, RETRIEVAL_SCORES_OUTPUT,
+                                   RETRIEVED_TITLES_OUTPUT, SIGNATURE, STATE_INPUT, STATE_OUTPUT, TITLE_INPUT,
+                                   TITLE_KNOWN_OUTPUT, TITLES_FILE, USER_INPUT, USER_KNOWN_OUTPUT, utc_timestamp)
 from edge_runtime.manifest import load_model, read_titles
 #: Manifest fields ``write_description`` computes itself (a copy recomputes them).
 COMPUTED_FIELDS = ("schema_version", "model", "sha256", "size_bytes", "titles", "created")
@@ -176,14 +176,15 @@ fun score(ranker: Interpreter, state: FloatArray, titles: Array<String>): FloatA
     return rating
 }}
 
-// The catalogue's best k titles by the retrieval score, the rated ones left out (k at most the
-// catalogue size less the rated titles). Retrieve 300 this way, score them, keep the best 10:
+// The catalogue's best recommendK titles by the retrieval score (the manifest's
+// architecture.recommend_k), the rated ones left out. Score them and keep the best 10:
 // recommendations with no server call.
-fun retrieve(ranker: Interpreter, state: FloatArray, rated: Array<String>, k: Int): List<String> {{
-    val titles = Array(k) {{ ByteArray(0) }}
-    ranker.runSignature(mapOf("{STATE_INPUT}" to state, "{EXCLUDE_INPUT}" to rated, "{K_INPUT}" to k),
-                        mapOf("{RETRIEVED_TITLES_OUTPUT}" to titles, "{RETRIEVAL_SCORES_OUTPUT}" to FloatArray(k)),
+fun retrieve(ranker: Interpreter, recommendK: Int, state: FloatArray, rated: Array<String>): List<String> {{
+    val titles = Array(recommendK) {{ ByteArray(0) }}
+    val scores = FloatArray(recommendK)  // {EXCLUDED_SCORE:g} marks a left-out title (a catalogue smaller than K)
+    ranker.runSignature(mapOf("{STATE_INPUT}" to state, "{EXCLUDE_INPUT}" to rated),
+                        mapOf("{RETRIEVED_TITLES_OUTPUT}" to titles, "{RETRIEVAL_SCORES_OUTPUT}" to scores),
                         "{RECOMMEND_SIGNATURE}")
-    return titles.map {{ String(it, Charsets.UTF_8) }}
+    return titles.indices.filter {{ scores[it] > {EXCLUDED_SCORE:g}f }}.map {{ String(titles[it], Charsets.UTF_8) }}
 }}
 """

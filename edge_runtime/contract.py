@@ -19,8 +19,10 @@ an id, and has three signatures; the device keeps the state between them::
                  out: user_state      float32 [S]   what score and recommend need
                       history_known   bool    [H]   False: that title is unknown and was ignored
     score        in:  user_state, movie_title [N];  out: rating [N], title_known [N]
-    recommend    in:  user_state, exclude_titles string [E], k int32 []
-                 out: titles string [k], scores float32 [k]  (the catalogue's best k, excluded left out)
+    recommend    in:  user_state, exclude_titles string [E]
+                 out: titles string [K], scores float32 [K]  (the catalogue's best K, excluded left out;
+                      K is the manifest's architecture.recommend_k, fixed in the model: a k input
+                      makes LiteRT 2.3's TOPK_V2 crash on aarch64)
 
 A bundle is a folder with ``MODEL_FILE``, ``MANIFEST_FILE`` (its schema is in
 ``edge_runtime.manifest``) and ``TITLES_FILE`` (the catalogue, one title a
@@ -51,16 +53,15 @@ HISTORY_RATINGS_INPUT = "history_ratings"
 STATE_OUTPUT = STATE_INPUT = "user_state"
 HISTORY_KNOWN_OUTPUT = "history_known"
 EXCLUDE_INPUT = "exclude_titles"
-K_INPUT = "k"
 RETRIEVED_TITLES_OUTPUT = "titles"
 RETRIEVAL_SCORES_OUTPUT = "scores"
-#: The score ``recommend`` gives excluded titles, below any real one (they come back only when k
+#: The score ``recommend`` gives excluded titles, below any real one (they come back only when K
 #: exceeds the titles left).
 EXCLUDED_SCORE = -1e30
 HISTORY_SIGNATURES = {
     PERSONALIZE_SIGNATURE: ((HISTORY_TITLES_INPUT, HISTORY_RATINGS_INPUT), (STATE_OUTPUT, HISTORY_KNOWN_OUTPUT)),
     SIGNATURE: ((STATE_INPUT, TITLE_INPUT), (RATING_OUTPUT, TITLE_KNOWN_OUTPUT)),
-    RECOMMEND_SIGNATURE: ((STATE_INPUT, EXCLUDE_INPUT, K_INPUT), (RETRIEVED_TITLES_OUTPUT, RETRIEVAL_SCORES_OUTPUT)),
+    RECOMMEND_SIGNATURE: ((STATE_INPUT, EXCLUDE_INPUT), (RETRIEVED_TITLES_OUTPUT, RETRIEVAL_SCORES_OUTPUT)),
 }
 
 #: The files of a model bundle.

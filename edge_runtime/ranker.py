@@ -28,12 +28,12 @@ import numpy as np
 
 from edge_runtime.backend import Backend, load_backend
 from edge_runtime.contract import (EXCLUDE_INPUT, EXCLUDED_SCORE, HISTORY_KNOWN_OUTPUT, HISTORY_RATINGS_INPUT,
-                                   HISTORY_SIGNATURES, HISTORY_TITLES_INPUT, INPUTS, K_INPUT, OUTPUTS,
+                                   HISTORY_SIGNATURES, HISTORY_TITLES_INPUT, INPUTS, OUTPUTS,
                                    PERSONALIZE_SIGNATURE, RATING_OUTPUT, RECOMMEND_SIGNATURE,
                                    RETRIEVAL_SCORES_OUTPUT, RETRIEVED_TITLES_OUTPUT, SIGNATURE, STATE_INPUT,
                                    STATE_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT, USER_INPUT)
 from edge_runtime.errors import EdgeRankError
-from edge_runtime.history import HistoryError, UserState, clean_history
+from edge_runtime.history import UserState, clean_history
 from edge_runtime.manifest import ModelError, VerifiedModel, load_model, read_titles
 
 #: Candidates per interpreter call; longer lists are scored in chunks of this size.
@@ -149,7 +149,7 @@ class _Session:
         if self.kind == HISTORY_KIND:
             state = self.personalize(np.array([b""], dtype=np.object_), np.array([3.0], np.float32))[0]
             self.score_state(state, np.array([b"", b""], dtype=np.object_))
-            self.recommend(state, np.array([b""], dtype=np.object_), 1)
+            self.recommend(state, np.array([b""], dtype=np.object_))
         else:
             self.run(np.array([b""], dtype=np.object_), np.array([b"", b""], dtype=np.object_))
 
@@ -207,9 +207,8 @@ class _Session:
         result = self.runners[SIGNATURE](**{STATE_INPUT: state, TITLE_INPUT: titles})
         return result[RATING_OUTPUT], result[TITLE_KNOWN_OUTPUT]
 
-    def recommend(self, state: np.ndarray, exclude: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        result = self.runners[RECOMMEND_SIGNATURE](**{STATE_INPUT: state, EXCLUDE_INPUT: exclude,
-                                                      K_INPUT: np.array(k, np.int32)})
+    def recommend(self, state: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        result = self.runners[RECOMMEND_SIGNATURE](**{STATE_INPUT: state, EXCLUDE_INPUT: exclude})
         return result[RETRIEVED_TITLES_OUTPUT], result[RETRIEVAL_SCORES_OUTPUT]
 
 
@@ -464,7 +463,9 @@ class EdgeRanker:
 
         Args:
             history: A ``UserState`` or a history (see ``personalize``).
-            k: How many (>= 0); fewer come back when the catalogue has fewer unrated titles.
+            k: How many (>= 0). Fewer come back when the catalogue has fewer unrated titles, and
+                never more than the model's ``recommend`` returns (the manifest's
+                ``architecture.recommend_k``, 300 by default).
             exclude_rated: Leave the history's titles out (``False``: every title competes, as in
                 the tutorials' evaluation).
 
@@ -475,17 +476,10 @@ class EdgeRanker:
             raise InputError(f"k must be >= 0, got {k}")
         session = self._require_history("retrieve")
         state = self.personalize(history)
-        excluded_titles = state.rated_titles if exclude_rated else ()
-        count = ((self.manifest or {}).get("titles") or {}).get("count")
-        wanted = min(k, count - len(excluded_titles)) if count is not None else k
-        if wanted <= 0:
-            return []
-        excluded = np.array([title.encode("utf-8") for title in excluded_titles], dtype=np.object_)
-        try:
-            titles, scores = session.recommend(state.vector, excluded, wanted)
-        except (ValueError, RuntimeError) as error:
-            raise InputError(f"cannot retrieve {wanted} titles: {error}") from None
-        return [title.decode("utf-8") for title, score in zip(titles.tolist(), scores.tolist())
+        excluded = state.rated_titles if exclude_rated else ()
+        titles, scores = session.recommend(state.vector, np.array([title.encode("utf-8") for title in excluded],
+                                                                  dtype=np.object_))
+        return [title.decode("utf-8") for title, score in zip(titles[:k].tolist(), scores[:k].tolist())
                 if score > EXCLUDED_SCORE]
 
     def recommend(self, history: Any, k: int = 10, candidates: int = RETRIEVED_CANDIDATES) -> Ranking:

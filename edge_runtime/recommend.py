@@ -34,12 +34,11 @@ def recommend_on_device(ranker: EdgeRanker, history: Any, k: int, candidates: in
     if k < 1:
         raise RecommendError(f"k must be >= 1, got {k}")
     state = ranker.personalize(history)
-    retrieved = ranker.retrieve(state, max(candidates, k))
-    ranking = ranker.rank(state, retrieved, k=k)
+    ranking = ranker.recommend(state, k, candidates)
     return {
         "backend": f"{ranker.backend.name} {ranker.backend.version}",
         "history": {"rated": len(state.rated_titles), "unknown_titles": list(state.unknown_titles)},
-        "retrieval": {"on_device": True, "candidates": len(retrieved)},
+        "retrieval": {"on_device": True, "candidates": candidates},
         "recommendations": [dataclasses.asdict(candidate) for candidate in ranking.candidates],
     }
 

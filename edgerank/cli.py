@@ -408,9 +408,9 @@ def build_parser(preset: str = DEFAULT_PRESET) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     configured = (
-        ("train", TrainConfig, cmd_train, "train the ranking and retrieval models on MovieLens"),
+        ("train", TrainConfig, cmd_train, "train the ranking, retrieval and history models on MovieLens"),
         ("eval", EvalConfig, cmd_eval, "EdgeRank's models next to classic baselines on the same splits"),
-        ("convert", ConvertConfig, cmd_convert, "convert the ranker SavedModel to a validated, quantized bundle"),
+        ("convert", ConvertConfig, cmd_convert, "convert a SavedModel to a validated, quantized bundle"),
         ("retrieve", RetrieveConfig, cmd_retrieve, "server half of recommend: a user's candidates into a hand-off file"),
         ("recommend", RecommendConfig, cmd_recommend,
          "retrieve candidates (or read a hand-off file), rank them on the edge client, print the best k"),
@@ -424,7 +424,8 @@ def build_parser(preset: str = DEFAULT_PRESET) -> argparse.ArgumentParser:
 
     backends = [name for name, _, _ in BACKENDS]
     score = commands.add_parser("score", help="rank candidate titles for one user on the edge runtime")
-    score.add_argument("--model", required=True, help="model bundle folder, or .tflite with manifest.json beside it")
+    score.add_argument("--model", default=DEFAULT_BUNDLE,
+                       help=f"model bundle folder, or .tflite with manifest.json beside it (default: {DEFAULT_BUNDLE})")
     score.add_argument("--history", default=None, metavar="FILE",
                        help="the user's own ratings, for a history bundle: title,rating lines (CSV) or JSON lines "
                             "with title and rating; - reads standard input")
@@ -469,6 +470,8 @@ def build_parser(preset: str = DEFAULT_PRESET) -> argparse.ArgumentParser:
     return parser
 
 
+#: The bundle the device commands use unless told otherwise: what `edgerank convert --quantize int8` writes.
+DEFAULT_BUNDLE = "artifacts/edge/history-int8"
 #: Flags of how much the terminal shows, besides each command's configuration fields.
 OUTPUT_FLAGS = ("-v", "--verbose", "--json")
 #: Subcommands that print a result: a summary for a person, or everything as JSON with ``--json``.

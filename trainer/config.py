@@ -147,6 +147,7 @@ class HistoryConfig:
         ridge: λ of the fold-in: how strongly a user's decoder row is pulled towards the mean user's.
         bias_ridge: λ on the decoder bias (small: a user's mean rating is learned from few ratings).
         solver_iterations: Conjugate-gradient steps of the fold-in solve inside the model.
+        recommend_k: Titles the model's recommend signature returns (at most the catalogue).
         embedding_dim: Size of the retrieval title embeddings.
         keep: Share of a user's training titles the retrieval model sees per epoch; the rest are targets.
         visible_negatives: Weight of the visible history titles among each target's negatives (0: masked).
@@ -163,6 +164,7 @@ class HistoryConfig:
     ridge: float = 100.0
     bias_ridge: float = 5.0
     solver_iterations: int = 16
+    recommend_k: int = 300
     embedding_dim: int = 64
     keep: float = 0.5
     visible_negatives: float = 0.3

@@ -144,15 +144,20 @@ def _history_model(device: Any, split: _Split) -> dict[str, dict[str, float]]:
     scorer = scoring.edge_scorer(device, histories)
     predicted = scoring.score_pairs(scorer, split.test["user_id"], split.test["movie_title"])
     positions = {title: column for column, title in enumerate(split.index.titles.tolist())}
-    scores = np.full((len(split.index.users), len(split.index.titles)), -np.inf)
-    for row, user in enumerate(split.index.users.tolist()):
-        titles, ratings = histories.get(user, ([], np.empty(0, np.float32)))
-        state = device.personalize(list(zip(titles, ratings.tolist())))
-        ranked = device.retrieve(state, len(positions), exclude_rated=False)
-        scores[row, [positions[title] for title in ranked]] = -np.arange(len(ranked), dtype=np.float64)  # best first
+    # The device returns its best recommend_k (300) titles: rank them, the rest rank below (ties count against).
+    protocols = {}
+    for exclude_rated in (False, True):
+        scores = np.full((len(split.index.users), len(split.index.titles)), -np.inf)
+        for row, user in enumerate(split.index.users.tolist()):
+            titles, ratings = histories.get(user, ([], np.empty(0, np.float32)))
+            ranked = device.retrieve(list(zip(titles, ratings.tolist())), len(positions), exclude_rated)
+            scores[row, [positions[title] for title in ranked]] = -np.arange(len(ranked), dtype=np.float64)
+        protocols["unseen" if exclude_rated else "all"] = _retrieval_figures(scores, split)
+    retrieval = {key: value for protocol, figures in protocols.items() for key, value in figures.items()
+                 if key.startswith(protocol)}
     backend = f"{device.backend.name} {device.backend.version}"
     return {"edgerank_history_int8_tflite": {**_rating_figures(predicted, split), "backend": backend},
-            "edgerank_history_retrieval_int8_tflite": {**_retrieval_figures(scores, split), "backend": backend}}
+            "edgerank_history_retrieval_int8_tflite": {**retrieval, "backend": backend}}
 
 
 def _edgerank_on_fold(split: _Split, config: TrainConfig) -> dict[str, dict[str, float]]:

@@ -7,9 +7,9 @@ One model, three signatures (the device contract's ``HISTORY_*`` names in
   history_known [H]``: runs once per history change; the device keeps the state.
 * ``score(user_state [S], movie_title [N]) -> rating [N], title_known [N]``:
   predicted ratings of candidates, per request.
-* ``recommend(user_state [S], exclude_titles [E], k []) -> titles [k],
-  scores [k]``: the catalogue's top k by the retrieval score, ``exclude_titles``
-  (the rated ones) left out.
+* ``recommend(user_state [S], exclude_titles [E]) -> titles [K], scores [K]``:
+  the catalogue's top K (``recommend_k``, fixed in the model) by the retrieval
+  score, ``exclude_titles`` (the rated ones) left out.
 
 The state is ``[ranking row (hidden + 1) | retrieval vector (dim)]``:
 
@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from edge_runtime.contract import (EXCLUDE_INPUT, EXCLUDED_SCORE, HISTORY_KNOWN_OUTPUT, HISTORY_RATINGS_INPUT,
-                                   HISTORY_TITLES_INPUT, K_INPUT, PERSONALIZE_SIGNATURE, RATING_OUTPUT,
+                                   HISTORY_TITLES_INPUT, PERSONALIZE_SIGNATURE, RATING_OUTPUT,
                                    RECOMMEND_SIGNATURE, RETRIEVAL_SCORES_OUTPUT, RETRIEVED_TITLES_OUTPUT, SIGNATURE,
                                    STATE_INPUT, STATE_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT)
 from trainer import metrics, scoring
@@ -64,6 +64,7 @@ class HistoryTables:
         retrieval_bias: [titles + 1] each title's retrieval score offset.
         rating_range: Predictions are clipped to the data's rating scale.
         solver_iterations: Conjugate-gradient steps of the fold-in solve.
+        recommend_k: Titles ``recommend`` returns (at most the catalogue).
     """
 
     titles: np.ndarray
@@ -75,13 +76,15 @@ class HistoryTables:
     retrieval_bias: np.ndarray
     rating_range: tuple[float, float]
     solver_iterations: int
+    recommend_k: int
 
     def architecture(self) -> dict:
         """What the manifest records: sizes only, none of them the number of users."""
         return {"model": "history", "ranking": "autorec_fold_in", "title_vocabulary": len(self.titles),
                 "title_embedding": int(self.title_rows.shape[1]), "retrieval_embedding":
                 int(self.retrieval_inputs.shape[1]), "state_size": self.state_size,
-                "solver_iterations": self.solver_iterations, "rating_range": list(self.rating_range), "dense": []}
+                "solver_iterations": self.solver_iterations, "recommend_k": self.recommend_k,
+                "rating_range": list(self.rating_range), "dense": []}
 
     @property
     def state_size(self) -> int:
@@ -158,16 +161,15 @@ class HistoryModel(tf.Module):
                 TITLE_KNOWN_OUTPUT: index > 0}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name=STATE_INPUT),
-                                  tf.TensorSpec([None], tf.string, name=EXCLUDE_INPUT),
-                                  tf.TensorSpec([], tf.int32, name=K_INPUT)])
-    def recommend(self, user_state: tf.Tensor, exclude_titles: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
+                                  tf.TensorSpec([None], tf.string, name=EXCLUDE_INPUT)])
+    def recommend(self, user_state: tf.Tensor, exclude_titles: tf.Tensor) -> dict[str, tf.Tensor]:
         vector = user_state[None, self.ranking_size:]
         scores = tf.matmul(vector, self.retrieval_outputs, transpose_b=True) + self.retrieval_bias
         index = tf.cast(self.title_lookup(exclude_titles), tf.int32)
         excluded = tf.scatter_nd(index[:, None], tf.ones_like(index, tf.float32),
                                  tf.shape(self.retrieval_bias)[1:])[None, :] + self.unknown_row
         scores = tf.where(excluded > 0, tf.fill(tf.shape(scores), EXCLUDED_SCORE), scores)
-        best, positions = tf.math.top_k(tf.reshape(scores, [-1]), k=k)
+        best, positions = tf.math.top_k(tf.reshape(scores, [-1]), k=self.tables.recommend_k)
         return {RETRIEVED_TITLES_OUTPUT: tf.gather(self.vocabulary, positions), RETRIEVAL_SCORES_OUTPUT: best}
 
 
@@ -187,7 +189,7 @@ def build_tables(title_rows: np.ndarray, prior_row: np.ndarray, retrieval: Retri
         retrieval: ``trainer.history_retrieval``'s tables.
         movie_titles: The catalogue.
         rating_range: The data's rating scale.
-        config: ``ridge``, ``bias_ridge`` and ``solver_iterations``.
+        config: ``ridge``, ``bias_ridge``, ``solver_iterations`` and ``recommend_k``.
     """
     # Centre the codes (the bias absorbs their mean): sigmoid codes all lean the same way, so raw ones
     # are nearly collinear with the bias column and the float32 solve would be ill-conditioned.
@@ -199,7 +201,7 @@ def build_tables(title_rows: np.ndarray, prior_row: np.ndarray, retrieval: Retri
     ridge[-1] = config.bias_ridge
     return HistoryTables(np.asarray(movie_titles).astype(str), centred.astype(np.float32),
                          prior.astype(np.float32), ridge, retrieval.inputs, retrieval.outputs, retrieval.bias,
-                         rating_range, config.solver_iterations)
+                         rating_range, config.solver_iterations, min(config.recommend_k, len(movie_titles)))
 
 
 def warm_rmse(model: HistoryModel, train: Columns, test: Columns) -> float:
