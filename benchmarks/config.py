@@ -12,7 +12,8 @@ class BenchConfig:
     Attributes:
         saved_model: The ranker SavedModel: a version folder or its base (the highest version is taken).
         models: Converted rankers (bundle folders), one contender per model and backend,
-            named after the bundle folder.
+            named after the bundle folder. History bundles are timed call by call in a table of their own;
+            at least one id model is needed, to compare with the SavedModel.
         data: ``.npz`` test split: requests are drawn from it and RMSE is computed on it.
         output_dir: Where results.json, results.md and the plots go.
         contenders: Names to run (see ``edgerank bench --help``); empty runs every available one.
@@ -31,7 +32,7 @@ class BenchConfig:
 
     saved_model: str = "artifacts/ranking"
     models: tuple[str, ...] = ("artifacts/edge/float32", "artifacts/edge/float16", "artifacts/edge/dynamic",
-                               "artifacts/edge/int8")
+                               "artifacts/edge/int8", "artifacts/edge/history-int8")
     data: str = "artifacts/data/test.npz"
     output_dir: str = "artifacts/bench"
     contenders: tuple[str, ...] = ()

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 #: The API and the bare interpreter are timed in this many alternating rounds.
 ROUNDS = 10
+#: A history model's timed calls: personalize, score from the kept state, the recommend signature, and
+#: ``EdgeRanker.recommend`` (retrieve 300, rank, keep the best).
+HISTORY_CALLS = ("personalize", "score", "recommend", "recommend_two_stage")
 
 # A scoring process as a device runs it: import, load, first score; then its peak RSS.
 _COLD_START = """
@@ -137,15 +140,15 @@ def history_benchmark(ranker: EdgeRanker, config: EdgeBenchConfig, catalogue: li
         rng.integers(1, 6, config.history))]
     candidates = rng.choice(catalogue, min(config.candidates, len(catalogue)), replace=False).tolist()
     state = ranker.personalize(history)
-    calls = {
-        "personalize": lambda: ranker.personalize(history),
-        "score": lambda: ranker.score(state, candidates),
-        "recommend": lambda: ranker.retrieve(state, config.recommend_k),
-        "recommend_two_stage": lambda: ranker.recommend(state, config.recommend_k),
-    }
+    calls = dict(zip(HISTORY_CALLS, (
+        lambda: ranker.personalize(history),
+        lambda: ranker.score(state, candidates),
+        lambda: ranker.retrieve(state, config.recommend_k),
+        lambda: ranker.recommend(state, config.recommend_k),
+    )))
     for call in calls.values():
         time_calls(call, max(1, config.warmup // 10), 0)
-    per_round = max(1, config.repeats // ROUNDS // 10)
+    per_round = max(1, config.repeats // ROUNDS)
     rounds: dict[str, list[np.ndarray]] = {name: [] for name in calls}
     for _ in range(ROUNDS):
         for name, call in calls.items():

@@ -3,7 +3,11 @@
 Contenders: the SavedModel through TensorFlow (its restored ``__call__`` and
 its ``serving_default`` signature), and each converted model on each edge
 backend installed: ``ai-edge-litert`` here, ``tflite-runtime`` through the
-Python of its own environment. Every (contender, threads) pair runs in its own
+Python of its own environment. A history bundle among the models (manifest
+``kind`` ``history``) is timed call by call as a device uses it
+(``benchmarks.edge_latency.history_benchmark``: personalize, score, recommend,
+two-stage recommend) in its own table, since it takes no user id and so
+answers no request of the id matrix. Every (contender, threads) pair runs in its own
 process (``benchmarks.worker``), so its cold start, peak memory and thread
 settings are its own. Every contender scores the same requests, drawn from the
 test split with one seed; warm-up calls are not timed; the timer's own cost is
@@ -11,7 +15,7 @@ measured and reported.
 
 Writes into ``output_dir``: ``results.json`` (machine, versions, every
 figure, each cell's p50 ratio to the SavedModel signature's), ``results.md``
-(a table), ``latency.png`` (p50 against candidate count, log axes) and
+(the tables), ``latency.png`` (p50 against candidate count, log axes) and
 ``size_rmse.png`` (model size against test RMSE).
 """
 
@@ -29,10 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.config import BenchConfig
+from benchmarks.edge_latency import HISTORY_CALLS
 from benchmarks.flops import request_flops
 from benchmarks.measure import BenchError, machine, pick_request, timer_overhead_us
 from edge_runtime import atomic
 from edge_runtime.manifest import load_model, read_titles
+from edge_runtime.ranker import HISTORY_KIND
 from trainer import scoring, serving
 from trainer.splits import read_split
 
@@ -72,22 +78,29 @@ def available_contenders(config: BenchConfig) -> list[Contender]:
         runtimes.append(("tflite_runtime", str(Path(config.tflite_runtime_python).absolute())))
     for model in config.models:
         if not Path(model).exists():
-            raise BenchError(f"{model} does not exist: make the bundles with `edgerank convert` (or `make demo`)")
+            raise BenchError(f"{model} does not exist: make the bundles with `edgerank convert` (or `make demo`), "
+                             "or name the ones you have with --models")
         verified = load_model(model)
+        kind = HISTORY_KIND if verified.manifest.get("kind") == HISTORY_KIND else "tflite"
         for backend, python in runtimes:
-            contenders.append(Contender(f"tflite_{verified.path.parent.name}_{backend}", "tflite", model, python,
+            contenders.append(Contender(f"tflite_{verified.path.parent.name}_{backend}", kind, model, python,
                                         len(verified.content), backend))
     return contenders
+
+
+def id_models(config: BenchConfig) -> list[str]:
+    """The models that take a user id (the matrix's and the order check's), in ``config.models`` order."""
+    return [model for model in config.models if load_model(model).manifest.get("kind") != HISTORY_KIND]
 
 
 def write_order_reference(config: BenchConfig, path: Path) -> None:
     """Scores ``config.order_users`` users' whole catalogue with the SavedModel into ``path`` (``.npz``).
 
-    The catalogue is the first model bundle's; the workers of the converted
+    The catalogue is the first id model's; the workers of the converted
     models score the same users and titles and compare (``benchmarks.worker``).
     """
     held = scoring.reference_scores(scoring.saved_model_scorer(serving.resolve(config.saved_model)),
-                                    read_split(config.data), read_titles(load_model(config.models[0])),
+                                    read_split(config.data), read_titles(load_model(id_models(config)[0])),
                                     config.order_users, config.seed)
     buffer = io.BytesIO()
     np.savez(buffer, users=np.array(held.users), titles=np.array(held.titles), scores=held.catalogue_scores)
@@ -99,7 +112,7 @@ def _run_worker(contender: Contender, threads: int, requests: dict, config: Benc
     spec = {"kind": contender.kind, "model": contender.model, "backend": contender.backend, "threads": threads,
             "requests": requests, "warmup": config.warmup, "seconds_per_cell": config.seconds_per_cell,
             "min_calls": config.min_calls, "max_calls": config.max_calls,
-            "rmse_data": config.data if first_pass else "",
+            "rmse_data": config.data if first_pass and contender.kind != HISTORY_KIND else "",
             "order_reference": order_reference if first_pass and contender.kind == "tflite" else ""}
     started = time.perf_counter()
     worker = subprocess.Popen([contender.python, "-m", "benchmarks.worker", json.dumps(spec)],
@@ -129,11 +142,15 @@ def run_matrix(config: BenchConfig) -> dict:
     if config.quick:
         config = quick(config)
     available = {c.name: c for c in available_contenders(config)}
+    ids = id_models(config)
+    if not ids:
+        raise BenchError("--models names no id model, and the matrix compares id models with the SavedModel "
+                         "(`edgerank bench-edge` measures a history bundle alone)")
     unknown = set(config.contenders) - set(available)
     if unknown:
         raise BenchError(f"unknown contenders {sorted(unknown)}; available: {sorted(available)}")
     selected = [available[name] for name in (config.contenders or available)]
-    architecture = load_model(config.models[0]).manifest["architecture"]
+    architecture = load_model(ids[0]).manifest["architecture"]
 
     requests = {str(n): pick_request(config.data, n, config.seed) for n in config.candidate_counts}
     output = Path(config.output_dir)
@@ -143,18 +160,24 @@ def run_matrix(config: BenchConfig) -> dict:
         write_order_reference(config, Path(order_reference))
     runs = [(contender, threads) for contender in selected for threads in config.threads]
     results: dict[str, dict] = {}
+    history: dict[str, dict] = {}
     for contender, threads in tqdm(runs, desc="contenders", unit="process", file=sys.stderr):
         measured = _run_worker(contender, threads, requests, config, order_reference)
-        entry = results.setdefault(contender.name, {
+        entry = (history if contender.kind == HISTORY_KIND else results).setdefault(contender.name, {
             "runtime": measured["runtime"], "model": contender.model,
             "size_bytes": contender.size_bytes,
             "threads": {},
         })
+        if threads == config.threads[0]:
+            entry["cold_start_s"], entry["peak_rss_mb"] = measured["cold_start_s"], measured["peak_rss_mb"]
         if "test_rmse" in measured:
             entry["test_rmse"] = round(measured["test_rmse"], 5)
-            entry["cold_start_s"], entry["peak_rss_mb"] = measured["cold_start_s"], measured["peak_rss_mb"]
         if "order" in measured:
             entry["order"] = measured["order"]
+        if contender.kind == HISTORY_KIND:
+            entry["request"] = measured["request"]
+            entry["threads"][str(threads)] = measured["calls"]
+            continue
         for n, cell in measured["cells"].items():
             flops = request_flops(architecture, int(n), user_side_once=contender.kind == "tflite")
             cell["candidates_per_s"] = round(int(n) / (cell["p50_us"] / 1e6))
@@ -179,6 +202,7 @@ def run_matrix(config: BenchConfig) -> dict:
                       f"{config.order_users} users' whole catalogue (trainer.metrics.order_agreement)",
         "architecture": architecture,
         "contenders": results,
+        "history": history,
     }
     atomic.write_json(output / "results.json", report)
     atomic.write_bytes(output / "results.md", markdown_table(report).encode())
@@ -206,12 +230,31 @@ def markdown_table(report: dict) -> str:
                 f"{entry['size_bytes'] / 1024:.0f}", f"{entry.get('test_rmse', float('nan')):.4f}",
                 *(f"{entry['order'][key]:.{digits}f}" if "order" in entry else ""
                   for key, digits in (("distinct_scores", 0), ("top_10_overlap", 4), ("pair_agreement", 4)))])
+    hardware = report["machine"]
+    return _table(head, rows) + (
+        f"\n\\* {report['order_note']}.\n\n{history_table(report)}Machine: {hardware['cpu']}, "
+        f"{hardware['cpus']} CPUs, {hardware['platform']}.\n")
+
+
+def history_table(report: dict) -> str:
+    """One row per history contender and thread count: p50 of each call a device makes; empty without any."""
+    if not report.get("history"):
+        return ""
+    request = next(iter(report["history"].values()))["request"]
+    head = ["history contender", "threads", f"personalize µs ({request['history']} ratings)",
+            f"score µs ({request['candidates']} titles)", f"recommend top {request['recommend_k']} µs",
+            f"retrieve 300 + rank, top {request['recommend_k']} µs", "cold start s", "peak MB", "size KB"]
+    rows = [[name, threads, *(f"{calls[call]['p50_us']:.1f}" for call in HISTORY_CALLS),
+             f"{entry['cold_start_s']:.2f}", f"{entry['peak_rss_mb']:.0f}", f"{entry['size_bytes'] / 1024:.0f}"]
+            for name, entry in report["history"].items() for threads, calls in entry["threads"].items()]
+    return (_table(head, rows) + f"\nHistory models: p50 over {request['catalogue']:,} titles, the user's state "
+            "kept between calls (benchmarks.edge_latency.history_benchmark).\n\n")
+
+
+def _table(head: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(str(value) for value in row) + " |" for row in rows]
-    hardware = report["machine"]
-    return "\n".join(lines) + (
-        f"\n\n\\* {report['order_note']}.\n\nMachine: {hardware['cpu']}, {hardware['cpus']} CPUs, "
-        f"{hardware['platform']}.\n")
+    return "\n".join(lines) + "\n"
 
 
 def plot(report: dict, output: Path) -> None:

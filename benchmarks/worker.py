@@ -11,8 +11,12 @@ its first request (the parent times that as the cold start), then one JSON
 line with every figure. Its peak resident memory is read right after the
 timed requests, before the optional accuracy pass loads the whole test split.
 
-Spec fields: ``kind`` (``savedmodel_signature``, ``savedmodel_call`` or
-``tflite``), ``model``, ``backend`` (tflite only), ``threads``, ``requests``
+A history model (``kind`` ``history``) answers no id request: it is timed
+call by call as a device uses it (``benchmarks.edge_latency.history_benchmark``,
+``max_calls`` calls of each) and reports those timings as ``calls``.
+
+Spec fields: ``kind`` (``savedmodel_signature``, ``savedmodel_call``,
+``tflite`` or ``history``), ``model``, ``backend`` (tflite only), ``threads``, ``requests``
 (``{N: [user_id, [titles]]}``, the same for every contender), ``warmup``,
 ``seconds_per_cell``, ``min_calls``, ``max_calls``, ``rmse_data`` (a test
 ``.npz`` to compute RMSE on, or empty) and ``order_reference`` (the SavedModel's
@@ -31,6 +35,7 @@ import numpy as np
 
 from benchmarks.measure import peak_rss_mb, summarize, time_calls
 from edge_runtime.contract import TITLE_INPUT, USER_INPUT
+from edge_runtime.ranker import HISTORY_KIND
 from trainer import metrics, scoring
 from trainer.splits import read_split
 
@@ -66,8 +71,27 @@ def test_rmse(score: Scorer, data: str) -> float:
     return metrics.rmse(scoring.score_pairs(score, split["user_id"], split["movie_title"]), split["user_rating"])
 
 
+def history_run(spec: dict) -> dict:
+    """Measures a history model's calls per ``spec`` (see the module docstring)."""
+    from benchmarks.config import EdgeBenchConfig
+    from benchmarks.edge_latency import HISTORY_CALLS, history_benchmark
+    from edge_runtime import EdgeRanker
+
+    ranker = EdgeRanker(spec["model"], num_threads=spec["threads"], backend=spec.get("backend") or None)
+    ranker.personalize([])
+    print("ready", flush=True)
+    config = EdgeBenchConfig(model=spec["model"], backend=spec.get("backend", ""), threads=spec["threads"],
+                             warmup=spec["warmup"], repeats=spec["max_calls"], cold_starts=0)
+    report = history_benchmark(ranker, config)
+    return {"runtime": f"{ranker.backend.name} {ranker.backend.version}", "request": report["request"],
+            "calls": {name: report[name] for name in HISTORY_CALLS},
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
 def run(spec: dict) -> dict:
     """Measures one contender per ``spec`` (see the module docstring)."""
+    if spec["kind"] == HISTORY_KIND:
+        return history_run(spec)
     if spec["kind"] == "tflite":
         score, runtime = tflite_scorer(spec["model"], spec.get("backend", ""), spec["threads"])
     else:

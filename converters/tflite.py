@@ -38,11 +38,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from converters import bundle, compatibility, quantization, weight_only
 from converters.config import ConvertConfig
@@ -182,14 +186,32 @@ def convert(saved_model_dir: Path, config: ConvertConfig, signatures: list[str] 
     return model, model_ops
 
 
+def counted(score: Callable[..., np.ndarray], progress: tqdm) -> Callable[..., np.ndarray]:
+    """``score``, advancing ``progress`` by one request at each call."""
+
+    def counted_score(*arguments: Any) -> np.ndarray:
+        scores = score(*arguments)
+        progress.update()
+        return scores
+
+    return counted_score
+
+
+def validation_requests(pairs: Columns, config: ConvertConfig) -> int:
+    """The scoring calls ``reference_scores`` and ``validate`` make: a progress bar's total."""
+    users = len(np.unique(pairs["user_id"]))
+    return 1 + 2 * min(config.order_users, users) + users
+
+
 def validate(ranker: EdgeRanker, reference: scoring.Reference, config: ConvertConfig,
-             histories: dict[str, scoring.History] | None = None) -> Validation:
+             histories: dict[str, scoring.History] | None = None, progress: tqdm | None = None) -> Validation:
     """Scores what the SavedModel scored with the converted model, and gates it.
 
     Args:
         ranker: The converted model, loaded in the edge client.
         reference: The SavedModel's scores (``trainer.scoring.reference_scores``).
         histories: A history model's input: each user's training ratings.
+        progress: A bar advanced once per scoring call; ``None``: none.
         config: The variant and its gates: float32 must match within
             ``tolerance`` on every pair; every variant must keep its RMSE within
             ``rmse_tolerance`` of the SavedModel's, and keep its order
@@ -201,7 +223,8 @@ def validate(ranker: EdgeRanker, reference: scoring.Reference, config: ConvertCo
     Raises:
         ConversionError: The model fails the tolerance, the quality gate or the order gate.
     """
-    validation = Validation(**scoring.compare(scoring.edge_scorer(ranker, histories), reference),
+    score = scoring.edge_scorer(ranker, histories)
+    validation = Validation(**scoring.compare(score if progress is None else counted(score, progress), reference),
                             backend=f"{ranker.backend.name} {ranker.backend.version}", cpu_delegate=ranker.cpu_delegate)
     log.info("%s vs SavedModel on %d test pairs: max |diff| %.2e, RMSE %.4f vs %.4f, NDCG@10 %.4f vs %.4f; over "
              "%d users x %d titles: %.0f distinct scores per user, top-10 overlap %.4f, top-100 %.4f, pairs in "
@@ -307,13 +330,17 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
 
     model, model_ops = convert(saved_model_dir, config, list(HISTORY_SIGNATURES) if histories else [SIGNATURE])
     titles = serving.read_titles(saved_model_dir)
-    reference = scoring.reference_scores(reference_model, pairs, titles, config.order_users, config.seed)
     name = quantization.VARIANTS[config.quantize]
     output = Path(config.output or Path("artifacts", "edge", f"history-{name}" if histories else name))
-    with atomic.directory(output, keep_previous=previous_bundle(output)) as folder:
+    # The bar shows on a terminal only (disable=None), and goes once validation ends.
+    with atomic.directory(output, keep_previous=previous_bundle(output)) as folder, \
+            tqdm(total=validation_requests(pairs, config), desc=f"validating {name} against the SavedModel",
+                 unit="request", file=sys.stderr, disable=None, leave=False) as progress:
+        reference = scoring.reference_scores(counted(reference_model, progress), pairs, titles, config.order_users,
+                                             config.seed)
         ranker = EdgeRanker(bundle.write_model(folder, model), verify=False)
         try:
-            validation = validate(ranker, reference, config, histories)
+            validation = validate(ranker, reference, config, histories, progress)
         except ConversionError as error:
             raise ConversionError(f"{error}; the previous bundle at {output} is kept") from error
         bundle.write_description(folder, model, describe(info, saved_model_dir, config, model_ops, validation,

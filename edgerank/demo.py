@@ -103,7 +103,8 @@ def run_demo(config: TrainConfig, verbose: bool = False) -> None:
         device_bundle = output / "edge" / f"history-{VARIANTS[DEVICE_VARIANT]}"
         stage("convert", "--saved-model", str(output / "history"), "--quantize", DEVICE_VARIANT, "--output",
               str(device_bundle), "--validation-data", data, "--history-data", train_split, show="none")
-    for bundle in [*bundles.values(), *([device_bundle] if has_history else [])]:
+    all_bundles = [*bundles.values(), *([device_bundle] if has_history else [])]
+    for bundle in all_bundles:
         description = json.loads((bundle / "manifest.json").read_text())
         figures = description["metrics"]
         log.info("      %-20s %6.0f KB  test RMSE %.4f  top-10 overlap %.4f  pairs in order %.4f", bundle.name,
@@ -140,7 +141,7 @@ def run_demo(config: TrainConfig, verbose: bool = False) -> None:
     log.info("[6/6] Benchmarks (bench/)")
     stage("bench-edge", "--model", str(device_bundle), "--data", data, "--output", str(output / "bench" / "edge.json"),
           show="messages")
-    stage("bench", "--saved-model", str(output / "ranking"), "--models", *map(str, bundles.values()),
+    stage("bench", "--saved-model", str(output / "ranking"), "--models", *map(str, all_bundles),
           "--data", data, "--output-dir", str(output / "bench"), show="messages")
     stage("bench", "retrieval", "--movielens", str(output / "retrieval"), "--output-dir",
           str(output / "bench" / "retrieval"), show="none")

@@ -65,9 +65,9 @@ def test_the_autorec_int8_bundle_keeps_the_order_in_both_runtimes(improved: Path
     assert int8["metrics"]["order_users"] >= 200 and int8["metrics"]["order_titles"] == 1664
     runtime = ROOT / ".venv-tflite" / "bin" / "python"
     _edgerank("bench", "--quick", "--saved-model", str(improved / "ranking"), "--data", str(improved / "data" / "test.npz"),
-              "--models", str(improved / "edge" / "int8"), "--output-dir", str(improved / "bench"),
+              "--models", str(improved / "edge" / "int8"), "--output-dir", str(improved / "bench-quick"),
               "--tflite-runtime-python", str(runtime), "--candidate-counts", "100")
-    contenders = json.loads((improved / "bench" / "results.json").read_text())["contenders"]
+    contenders = json.loads((improved / "bench-quick" / "results.json").read_text())["contenders"]
     backends = {name for name in contenders if name.startswith("tflite_int8_")}
     assert backends == {"tflite_int8_ai_edge_litert"} | ({"tflite_int8_tflite_runtime"} if runtime.exists() else set())
     for name in backends:
@@ -113,6 +113,20 @@ def test_the_demo_recommends_from_a_history_on_the_device(improved: Path) -> Non
     bench = json.loads((improved / "bench" / "edge.json").read_text())
     assert bench["kind"] == "history" and {"personalize", "score", "recommend"} <= set(bench)
     assert not bench["cold_start"]["tensorflow_imported"]
+
+
+def test_the_bench_matrix_times_the_history_model_as_a_device_calls_it(improved: Path) -> None:
+    report = json.loads((improved / "bench" / "results.json").read_text())
+    entry = report["history"]["tflite_history-int8_ai_edge_litert"]
+    assert entry["request"]["history"] == 100 and entry["request"]["candidates"] == 100
+    assert entry["request"]["catalogue"] == 1664 and entry["cold_start_s"] > 0
+    assert sorted(entry["threads"]) == ["1", "2"]
+    for calls in entry["threads"].values():
+        assert sorted(calls) == ["personalize", "recommend", "recommend_two_stage", "score"]
+        for timing in calls.values():
+            assert 0 < timing["min_us"] <= timing["p50_us"] <= timing["p99_us"]
+    assert "tflite_history-int8_ai_edge_litert" not in report["contenders"]
+    assert "personalize µs (100 ratings)" in (improved / "bench" / "results.md").read_text()
 
 
 #: Users whose SavedModel scores the device suites reproduce (tests/edge/test_history_bundle.py), on the Pis too.

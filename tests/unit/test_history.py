@@ -166,3 +166,27 @@ def test_android_export_prints_the_history_signatures(history_bundles: dict[str,
         assert line in result.stdout, line
     assert "user_id" not in result.stdout
     assert_matches_schema(tmp_path / "assets" / "edgerank" / "manifest.json", "manifest")
+
+
+def test_bench_times_a_history_bundle_in_its_own_table(history_bundles: dict[str, Path], trained: Path,
+                                                      bundles: dict[str, Path], tmp_path: Path) -> None:
+    def bench(*models: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "edgerank", "bench", "--quick", "--saved-model", str(trained / "ranking"),
+             "--models", *map(str, models), "--data", str(trained / "data" / "test.npz"), "--candidate-counts", "10",
+             "--order-users", "0", "--contenders", "tflite_float32_ai_edge_litert", "tflite_history_ai_edge_litert",
+             "--output-dir", str(tmp_path / "bench")], capture_output=True, text=True)
+
+    result = bench(bundles["none"], history_bundles["base"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "bench" / "results.json").read_text())
+    assert list(report["contenders"]) == ["tflite_float32_ai_edge_litert"]
+    entry = report["history"]["tflite_history_ai_edge_litert"]
+    assert entry["request"]["catalogue"] == 40 and entry["request"]["repeats"] == 300 and list(entry["threads"]) == ["1"]
+    calls = entry["threads"]["1"]
+    assert sorted(calls) == ["personalize", "recommend", "recommend_two_stage", "score"]
+    assert all(0 < timing["min_us"] <= timing["p50_us"] <= timing["p99_us"] for timing in calls.values())
+    table = (tmp_path / "bench" / "results.md").read_text()
+    assert "| tflite_history_ai_edge_litert | 1 | " in table and "personalize µs" in table
+    alone = bench(history_bundles["base"])
+    assert alone.returncode == 2 and "--models names no id model" in alone.stderr and len(alone.stderr.splitlines()) == 1
