@@ -129,9 +129,10 @@ run_system() {  # NAME release arch qemu_cpu cpu backend
   cp -r "$ARTIFACTS/handoff" "$work/artifacts/" 2>/dev/null || true
   # The README's `edge`: the bundle a Pi user copies over, the default (history) one.
   cp -r "$REPO/build/quality/edge/history-int8" "$work/edge"
-  # The history bundle and its split, for tests/edge/test_history_bundle.py (build/quality: the model-quality test).
+  # The history bundles and their split, for tests/edge/test_history_bundle.py and the damaged-model tests
+  # of tests/edge_cli (build/quality: the model-quality test).
   mkdir -p "$work/quality/edge" "$work/quality/data"
-  cp -r "$REPO/build/quality/edge/history-int8" "$work/quality/edge/"
+  cp -r "$REPO/build/quality/edge/history-int8" "$REPO/build/quality/edge/history-float32" "$work/quality/edge/"
   cp "$REPO/build/quality/data/train.npz" "$REPO/build/quality/data/test.npz" "$work/quality/data/"
   cp "$REPO/build/quality/history_reference.json" "$work/quality/"
   cpuinfo "$cpu" >"$OUT/cpuinfo-$cpu"
