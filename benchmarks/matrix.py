@@ -88,19 +88,14 @@ def available_contenders(config: BenchConfig) -> list[Contender]:
     return contenders
 
 
-def id_models(config: BenchConfig) -> list[str]:
-    """The models that take a user id (the matrix's and the order check's), in ``config.models`` order."""
-    return [model for model in config.models if load_model(model).manifest.get("kind") != HISTORY_KIND]
-
-
-def write_order_reference(config: BenchConfig, path: Path) -> None:
+def write_order_reference(config: BenchConfig, model: str, path: Path) -> None:
     """Scores ``config.order_users`` users' whole catalogue with the SavedModel into ``path`` (``.npz``).
 
-    The catalogue is the first id model's; the workers of the converted
+    The catalogue is that of ``model``, an id bundle; the workers of the converted
     models score the same users and titles and compare (``benchmarks.worker``).
     """
     held = scoring.reference_scores(scoring.saved_model_scorer(serving.resolve(config.saved_model)),
-                                    read_split(config.data), read_titles(load_model(id_models(config)[0])),
+                                    read_split(config.data), read_titles(load_model(model)),
                                     config.order_users, config.seed)
     buffer = io.BytesIO()
     np.savez(buffer, users=np.array(held.users), titles=np.array(held.titles), scores=held.catalogue_scores)
@@ -142,7 +137,8 @@ def run_matrix(config: BenchConfig) -> dict:
     if config.quick:
         config = quick(config)
     available = {c.name: c for c in available_contenders(config)}
-    ids = id_models(config)
+    # The models that take a user id, in --models order: the matrix's and the order check's.
+    ids = list(dict.fromkeys(contender.model for contender in available.values() if contender.kind == "tflite"))
     if not ids:
         raise BenchError("--models names no id model, and the matrix compares id models with the SavedModel "
                          "(`edgerank bench-edge` measures a history bundle alone)")
@@ -157,7 +153,7 @@ def run_matrix(config: BenchConfig) -> dict:
     order_reference = ""
     if config.order_users > 0 and any(contender.kind == "tflite" for contender in selected):
         order_reference = str(output / "order_reference.npz")
-        write_order_reference(config, Path(order_reference))
+        write_order_reference(config, ids[0], Path(order_reference))
     runs = [(contender, threads) for contender in selected for threads in config.threads]
     results: dict[str, dict] = {}
     history: dict[str, dict] = {}
