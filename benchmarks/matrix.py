@@ -38,7 +38,7 @@ from benchmarks.flops import request_flops
 from benchmarks.measure import BenchError, machine, pick_request, timer_overhead_us
 from edge_runtime import atomic
 from edge_runtime.manifest import load_model, read_titles
-from edge_runtime.ranker import HISTORY_KIND
+from edge_runtime.ranker import HISTORY_KIND, RETRIEVED_CANDIDATES
 from trainer import scoring, serving
 from trainer.splits import read_split
 
@@ -239,7 +239,7 @@ def history_table(report: dict) -> str:
     request = next(iter(report["history"].values()))["request"]
     head = ["history contender", "threads", f"personalize µs ({request['history']} ratings)",
             f"score µs ({request['candidates']} titles)", f"recommend top {request['recommend_k']} µs",
-            f"retrieve 300 + rank, top {request['recommend_k']} µs", "cold start s", "peak MB", "size KB"]
+            f"retrieve {RETRIEVED_CANDIDATES} + rank, top {request['recommend_k']} µs", "cold start s", "peak MB", "size KB"]
     rows = [[name, threads, *(f"{calls[call]['p50_us']:.1f}" for call in HISTORY_CALLS),
              f"{entry['cold_start_s']:.2f}", f"{entry['peak_rss_mb']:.0f}", f"{entry['size_bytes'] / 1024:.0f}"]
             for name, entry in report["history"].items() for threads, calls in entry["threads"].items()]
