@@ -9,7 +9,9 @@ size, though, is in the weights: the embedding tables and dense kernels.
 
 So the ``int8`` variant stores each float32 weight (a ``FULLY_CONNECTED``
 kernel or a ``GATHER`` table) as int8 with one symmetric scale per channel, and
-reads it through a ``DEQUANTIZE`` op, wherever that makes the file smaller. The
+reads it through a ``DEQUANTIZE`` op, wherever that makes the file smaller. A
+weight that several ops read (a history model gathers from the table it also
+multiplies by) is stored once, with the channels of the first op that reads it. The
 interpreter dequantizes constant inputs once, when the model is prepared (the
 XNNPACK delegate likewise), so every request computes in float32 at float32's
 speed, from a file about a quarter of float32's size. Channels are a kernel's
@@ -57,14 +59,14 @@ def quantize_weights(model: bytes) -> bytes:
     dequantize = _opcode(root, _OPS.DEQUANTIZE, DEQUANTIZE_VERSION)
     quantized: dict[tuple[int, int], int] = {}  # (float buffer, axis) -> int8 buffer: signatures share weights
     for subgraph in root.subgraphs:
-        weights: set[int] = set()
+        weights: dict[int, int] = {}  # tensor -> the axis of its channels: its first reader's
         for operator in subgraph.operators:
             code = root.operatorCodes[operator.opcodeIndex]
             position, axis = WEIGHT_INPUTS.get(max(code.builtinCode, code.deprecatedBuiltinCode), (None, None))
             if position is not None and len(operator.inputs) > position:
-                weights.add((operator.inputs[position], axis))
+                weights.setdefault(operator.inputs[position], axis)
         dequantizers = [_quantize_tensor(root, subgraph, index, axis, dequantize, quantized)
-                        for index, axis in sorted(weights)]
+                        for index, axis in sorted(weights.items())]
         subgraph.operators = [op for op in dequantizers if op is not None] + list(subgraph.operators)
     # A float tensor that DEQUANTIZE now writes holds no data; its buffer goes once no other tensor reads it.
     rewritten = {(position, op.outputs[0]) for position, subgraph in enumerate(root.subgraphs)

@@ -27,11 +27,8 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.backend import Backend, load_backend
-from edge_runtime.contract import (EXCLUDE_INPUT, EXCLUDED_SCORE, HISTORY_KNOWN_OUTPUT, HISTORY_RATINGS_INPUT,
-                                   HISTORY_SIGNATURES, HISTORY_TITLES_INPUT, INPUTS, OUTPUTS,
-                                   PERSONALIZE_SIGNATURE, RATING_OUTPUT, RECOMMEND_SIGNATURE,
-                                   RETRIEVAL_SCORES_OUTPUT, RETRIEVED_TITLES_OUTPUT, SIGNATURE, STATE_INPUT,
-                                   STATE_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT, USER_INPUT)
+from edge_runtime.contract import (EXCLUDED_SCORE, HISTORY_SIGNATURES, INPUTS, OUTPUTS, PERSONALIZE_SIGNATURE,
+                                   RECOMMEND_SIGNATURE, SIGNATURE)
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.history import UserState, clean_history
 from edge_runtime.manifest import ModelError, VerifiedModel, load_model, read_titles
@@ -94,15 +91,17 @@ def _text(value: Any, what: str) -> tuple[str, bytes]:
     raise InputError(f"{what} must be a string, got {type(value).__name__}")
 
 
-def _titles(candidates: Sequence[Any]) -> tuple[list[str], list[bytes]]:
+def _titles(candidates: Sequence[Any]) -> tuple[list[str], list[str] | list[bytes]]:
+    """Candidates as (texts, what the interpreter takes): ``str`` as they are, anything else as UTF-8 bytes."""
     if isinstance(candidates, (str, bytes)):
         raise InputError("candidates must be a sequence of titles, not a single string")
-    if isinstance(candidates, np.ndarray):
-        candidates = candidates.tolist()
-    try:  # the common case: a list of str
-        return list(candidates), [title.encode("utf-8") for title in candidates]
-    except (AttributeError, UnicodeEncodeError, TypeError):
-        pairs = [_text(title, f"candidate {i}") for i, title in enumerate(candidates)]
+    texts = candidates if type(candidates) is list else (  # a list is read, never changed: no copy
+        candidates.tolist() if isinstance(candidates, np.ndarray) else list(candidates))
+    try:  # the common case: every title a str that UTF-8 can encode, which the interpreter encodes itself
+        "".join(texts).encode("utf-8")
+        return texts, texts
+    except (TypeError, UnicodeEncodeError):
+        pairs = [_text(title, f"candidate {i}") for i, title in enumerate(texts)]
         return [text for text, _ in pairs], [data for _, data in pairs]
 
 
@@ -116,8 +115,62 @@ def _describe(details: dict[str, dict]) -> dict[str, dict]:
     return described
 
 
+class _Signature:
+    """One signature of an interpreter: its inputs in, its outputs out, each in the order given.
+
+    It runs exactly what the interpreter's ``SignatureRunner`` runs, with one
+    difference: ``SignatureRunner`` resizes every input and reallocates the
+    subgraph's tensors on every call, which costs more than scoring 100
+    titles, while this allocates only when an input's shape differs from the
+    previous call's (scoring the same number of candidates again does not).
+    It calls the methods ``SignatureRunner`` calls, on the interpreter's
+    native wrapper (the same in LiteRT, tflite-runtime and TensorFlow); an
+    interpreter without them is called through its ``SignatureRunner``.
+    """
+
+    _METHODS = ("GetSubgraphIndexFromSignature", "ResizeInputTensor", "AllocateTensors", "SetTensor", "Invoke",
+                "GetTensor")
+
+    def __init__(self, interpreter: Any, name: str, inputs: Sequence[str], outputs: Sequence[str]) -> None:
+        self.runner = interpreter.get_signature_runner(name)
+        input_details, output_details = self.runner.get_input_details(), self.runner.get_output_details()
+        # Read before any resize: afterwards the interpreter reports the current shapes.
+        self.description = {"name": name, "inputs": _describe(input_details), "outputs": _describe(output_details)}
+        self.input_names, self.output_names = tuple(inputs), tuple(outputs)
+        self.input_indices = [input_details[key]["index"] for key in inputs]
+        self.output_indices = [output_details[key]["index"] for key in outputs]
+        wrapper = getattr(interpreter, "_interpreter", None)
+        self.wrapper = wrapper if all(hasattr(wrapper, method) for method in self._METHODS) else None
+        self.subgraph = None if self.wrapper is None else self.wrapper.GetSubgraphIndexFromSignature(name)
+        self.shapes: list[tuple[int, ...]] | None = None  # the inputs' shapes as last allocated
+
+    def __call__(self, *values: np.ndarray) -> list[np.ndarray]:
+        """Runs the signature on ``values`` (in the order of ``inputs``); returns copies of ``outputs``."""
+        wrapper, subgraph = self.wrapper, self.subgraph
+        if wrapper is None:
+            result = self.runner(**dict(zip(self.input_names, values)))
+            return [result[key] for key in self.output_names]
+        shapes = [value.shape for value in values]
+        if shapes != self.shapes:
+            self.shapes = None  # until the allocation succeeds
+            for index, shape in zip(self.input_indices, shapes):
+                wrapper.ResizeInputTensor(index, np.array(shape, np.int32), False, subgraph)
+            wrapper.AllocateTensors(subgraph)
+            self.shapes = shapes
+        set_tensor, get_tensor = wrapper.SetTensor, wrapper.GetTensor
+        for index, value in zip(self.input_indices, values):
+            set_tensor(index, value, subgraph)
+        wrapper.Invoke(subgraph)
+        return [get_tensor(index, subgraph) for index in self.output_indices]
+
+
 class _Session:
-    """One interpreter with its tensors, owned by one thread.
+    """One interpreter with its signatures, owned by one thread.
+
+    ``score`` is the ``score`` signature of either kind: ``(user_id, titles) ->
+    rating, user_known, title_known`` or ``(user_state, titles) -> rating,
+    title_known``; a history model also has ``personalize`` and ``recommend``
+    (inputs and outputs in ``edge_runtime.contract``'s order).
 
     The CPU delegate is the one the manifest names (the converter found
     which one runs the model). Without a manifest, XNNPACK is tried first and
@@ -146,70 +199,29 @@ class _Session:
 
     def try_request(self) -> None:
         """Runs one request through every signature (what loading an unverified model checks)."""
+        empty, two = np.array([b""], dtype=np.object_), np.array([b"", b""], dtype=np.object_)
         if self.kind == HISTORY_KIND:
-            state = self.personalize(np.array([b""], dtype=np.object_), np.array([3.0], np.float32))[0]
-            self.score_state(state, np.array([b"", b""], dtype=np.object_))
-            self.recommend(state, np.array([b""], dtype=np.object_))
+            state = self.personalize(empty, np.array([3.0], np.float32))[0]
+            self.score(state, two)
+            self.recommend(state, empty)
         else:
-            self.run(np.array([b""], dtype=np.object_), np.array([b"", b""], dtype=np.object_))
+            self.score(empty, two)
 
     def _bind(self, model: VerifiedModel) -> None:
-        """Checks the signatures (a history model's three, or ``score`` with a user id) and finds their tensors."""
+        """Checks the signatures (a history model's three, or ``score`` with a user id) and binds them."""
         signatures = self.interpreter.get_signature_list()
         self.kind = HISTORY_KIND if PERSONALIZE_SIGNATURE in signatures else USER_ID_KIND
-        if self.kind == HISTORY_KIND:
-            self._bind_history(model, signatures)
-            return
-        found = signatures.get(SIGNATURE, {})
-        if sorted(found.get("inputs", [])) != sorted(INPUTS) or sorted(found.get("outputs", [])) != sorted(OUTPUTS):
-            raise ModelError(
-                f"{model.path} has no {SIGNATURE!r} signature with inputs {list(INPUTS)} and outputs "
-                f"{list(OUTPUTS)}; it has {signatures}"
-            )
-        runner = self.interpreter.get_signature_runner(SIGNATURE)
-        inputs, outputs = runner.get_input_details(), runner.get_output_details()
-        # Read before any resize: afterwards the interpreter reports the current shapes.
-        self.signatures = {SIGNATURE: {"name": SIGNATURE, "inputs": _describe(inputs), "outputs": _describe(outputs)}}
-        # invoke() runs the main subgraph: it must be the signature's.
-        if {d["index"] for d in inputs.values()} != {d["index"] for d in self.interpreter.get_input_details()}:
-            raise ModelError(f"{model.path}: the {SIGNATURE!r} signature is not the model's main subgraph")
-        self.user_index, self.title_index = inputs[USER_INPUT]["index"], inputs[TITLE_INPUT]["index"]
-        self.output_indices = [outputs[name]["index"] for name in OUTPUTS]
-        self.allocated = -1
-
-    def _bind_history(self, model: VerifiedModel, signatures: dict[str, dict]) -> None:
-        self.runners, self.signatures = {}, {}
-        for name, (inputs, outputs) in HISTORY_SIGNATURES.items():
+        expected = HISTORY_SIGNATURES if self.kind == HISTORY_KIND else {SIGNATURE: (INPUTS, OUTPUTS)}
+        calls = {}
+        for name, (inputs, outputs) in expected.items():
             found = signatures.get(name, {})
             if sorted(found.get("inputs", [])) != sorted(inputs) or sorted(found.get("outputs", [])) != sorted(outputs):
                 raise ModelError(f"{model.path} has no {name!r} signature with inputs {list(inputs)} and outputs "
                                  f"{list(outputs)}; it has {signatures}")
-            runner = self.runners[name] = self.interpreter.get_signature_runner(name)
-            self.signatures[name] = {"name": name, "inputs": _describe(runner.get_input_details()),
-                                     "outputs": _describe(runner.get_output_details())}
-
-    def run(self, user: np.ndarray, titles: np.ndarray) -> list[np.ndarray]:
-        interpreter = self.interpreter
-        if len(titles) != self.allocated:
-            interpreter.resize_tensor_input(self.title_index, [len(titles)])
-            interpreter.allocate_tensors()
-            self.allocated = len(titles)
-        interpreter.set_tensor(self.user_index, user)
-        interpreter.set_tensor(self.title_index, titles)
-        interpreter.invoke()
-        return [interpreter.get_tensor(index) for index in self.output_indices]
-
-    def personalize(self, titles: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        result = self.runners[PERSONALIZE_SIGNATURE](**{HISTORY_TITLES_INPUT: titles, HISTORY_RATINGS_INPUT: ratings})
-        return result[STATE_OUTPUT], result[HISTORY_KNOWN_OUTPUT]
-
-    def score_state(self, state: np.ndarray, titles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        result = self.runners[SIGNATURE](**{STATE_INPUT: state, TITLE_INPUT: titles})
-        return result[RATING_OUTPUT], result[TITLE_KNOWN_OUTPUT]
-
-    def recommend(self, state: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        result = self.runners[RECOMMEND_SIGNATURE](**{STATE_INPUT: state, EXCLUDE_INPUT: exclude})
-        return result[RETRIEVED_TITLES_OUTPUT], result[RETRIEVAL_SCORES_OUTPUT]
+            calls[name] = _Signature(self.interpreter, name, inputs, outputs)
+        self.signatures = {name: call.description for name, call in calls.items()}
+        self.score = calls[SIGNATURE]
+        self.personalize, self.recommend = calls.get(PERSONALIZE_SIGNATURE), calls.get(RECOMMEND_SIGNATURE)
 
 
 # Loads and runs a model the way _Session does (an interpreter, its signature, one request), in a
@@ -391,26 +403,27 @@ class EdgeRanker:
     def _predict(
         self, user: Any, candidates: Sequence[Any]
     ) -> tuple[str | None, bool | None, list[str], np.ndarray, np.ndarray, tuple[str, ...]]:
-        texts, encoded = _titles(candidates)
-        scores = np.empty(len(encoded), dtype=np.float32)
-        known = np.empty(len(encoded), dtype=bool)
-        user_known, user_text, unknown_history = None, None, ()
+        texts, titles = _titles(candidates)
         session = self._session()
+        user_known, user_text, unknown_history = None, None, ()
         if session.kind == HISTORY_KIND:
             state = self.personalize(user)
-            unknown_history = state.unknown_titles
+            first, unknown_history = state.vector, state.unknown_titles
         else:
             user_text, user_bytes = _text(user, "user_id")
-            user_array = np.array([user_bytes], dtype=np.object_)
-        for start in range(0, len(encoded), self.chunk_size):
-            chunk = np.array(encoded[start : start + self.chunk_size], dtype=np.object_)
-            if session.kind == HISTORY_KIND:
-                rating, title_flag = session.score_state(state.vector, chunk)
-            else:
-                rating, user_flag, title_flag = session.run(user_array, chunk)
-                user_known = bool(user_flag[0])
-            scores[start : start + len(chunk)] = rating
-            known[start : start + len(chunk)] = title_flag
+            first = np.array([user_bytes], dtype=np.object_)
+        ratings, flags = [], []
+        chunks = [titles] if 0 < len(titles) <= self.chunk_size else [
+            titles[start : start + self.chunk_size] for start in range(0, len(titles), self.chunk_size)]
+        for chunk in chunks:
+            outputs = session.score(first, np.array(chunk, dtype=np.object_))
+            ratings.append(outputs[0])
+            flags.append(outputs[-1])  # title_known, the last output of either kind
+            if session.kind == USER_ID_KIND:
+                user_known = bool(outputs[1][0])
+        # One chunk (the usual request): the interpreter's outputs are copies already.
+        scores, known = (ratings[0], flags[0]) if len(ratings) == 1 else (
+            np.concatenate([np.empty(0, np.float32), *ratings]), np.concatenate([np.empty(0, bool), *flags]))
         return user_text, user_known, texts, scores, known, unknown_history
 
     def score(self, user: Any, candidates: Sequence[str]) -> np.ndarray:

@@ -75,7 +75,7 @@ class RankingConfig:
     epochs: int = 3
     autorec_hidden_units: int = 500
     autorec_l2: float = 200.0
-    autorec_learning_rate: float = 0.001
+    autorec_learning_rate: float = 0.005
     autorec_max_epochs: int = 1500
     autorec_patience: int = 50
     validation_fraction: float = 0.1
@@ -302,6 +302,8 @@ class EvalConfig:
             retrieval/, edge/int8/).
         output_dir: Where results.json and results.md go.
         validation_fraction: Share of the training ratings held out for model selection.
+        baselines: Also fit and score the classic baselines (their grids are searched on the validation
+            split first); without them only EdgeRank's models are scored.
         folds: Also evaluate on the archive's u1–u5 splits (retrains EdgeRank's models five times).
         order_users: Users whose whole catalogue the int8 model and the SavedModel both score, to compare orders.
         new_users: Evaluate the history model on users held out of training (retrains AutoRec once).
@@ -313,6 +315,7 @@ class EvalConfig:
     artifacts: str = "artifacts"
     output_dir: str = "artifacts/eval"
     validation_fraction: float = 0.1
+    baselines: bool = True
     folds: bool = True
     order_users: int = 200
     new_users: bool = True

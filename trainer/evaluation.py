@@ -6,7 +6,8 @@ What it measures, so that nothing can flatter the models:
   refuses artifacts whose training data fingerprint differs.
 * Baselines (``trainer.baselines``) choose their hyperparameters on a
   validation split carved out of the training ratings, never on the test split,
-  then are refitted on all training ratings and scored on the test split.
+  then are refitted on all training ratings and scored on the test split
+  (``baselines=False`` scores EdgeRank's models alone).
 * Retrieval under both protocols of ``trainer.metrics``: every title a
   candidate, and titles rated in training excluded.
 * EdgeRank's ranker as the SavedModel scores it and as the int8 ``.tflite``
@@ -198,12 +199,15 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
         raise EvaluationError(f"{artifacts} was trained on other ratings than this split (the training data "
                               "fingerprints differ); train and evaluate on the same data and split")
     index = baselines.Index(movielens.user_ids, movielens.unique_movie_titles)
-    fit_part, validation = data.validation_split(train, config.validation_fraction, config.seed)
-    chosen = {name: _select(name, _Split(fit_part, validation, index)) for name in [*RATING_MODELS, *RETRIEVAL_MODELS]}
-    log.debug("Chosen on the validation split: %s", chosen)
+    chosen = {}
+    if config.baselines:
+        fit_part, validation = data.validation_split(train, config.validation_fraction, config.seed)
+        chosen = {name: _select(name, _Split(fit_part, validation, index))
+                  for name in [*RATING_MODELS, *RETRIEVAL_MODELS]}
+        log.debug("Chosen on the validation split: %s", chosen)
 
     split = _Split(train, test, index)
-    results = {**_baselines(split, chosen), **_edgerank_models(split, artifacts, config)}
+    results = {**(_baselines(split, chosen) if config.baselines else {}), **_edgerank_models(split, artifacts, config)}
     folds: dict[str, list[dict]] = {}
     train_config = TrainConfig.from_dict(trained["config"])
     if config.folds:
@@ -215,7 +219,8 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
         for fold_train, fold_test in tqdm(canonical, desc="u1–u5 folds (retraining EdgeRank's models)",
                                           unit="fold", file=sys.stderr, disable=None):
             fold = _Split(fold_train, fold_test, index)
-            for name, figures in {**_baselines(fold, chosen), **_edgerank_on_fold(fold, train_config)}.items():
+            baseline_figures = _baselines(fold, chosen) if config.baselines else {}
+            for name, figures in {**baseline_figures, **_edgerank_on_fold(fold, train_config)}.items():
                 folds.setdefault(name, []).append(figures)
     report = {"split": dataclasses.asdict(config.split), "validation_fraction": config.validation_fraction,
               "chosen": chosen, "test": results, "folds": _summarize(folds), "per_fold": folds}

@@ -6,12 +6,12 @@ One model, three signatures (the device contract's ``HISTORY_*`` names in
 * ``personalize(history_titles [H], history_ratings [H]) -> user_state [S],
   history_known [H]``: runs once per history change; the device keeps the state.
 * ``score(user_state [S], movie_title [N]) -> rating [N], title_known [N]``:
-  predicted ratings of candidates, per request.
+  predicted ratings of candidates, per request: a lookup in the state.
 * ``recommend(user_state [S], exclude_titles [E]) -> titles [K], scores [K]``:
   the catalogue's top K (``recommend_k``, fixed in the model) by the retrieval
   score, ``exclude_titles`` (the rated ones) left out.
 
-The state is ``[ranking row (hidden + 1) | retrieval vector (dim)]``:
+The state is ``[predicted rating per title (titles + 1) | retrieval vector (dim)]``:
 
 * Ranking is AutoRec fold-in (``trainer.autorec``). A user's decoder row ``w``
   (with its bias) minimises what training minimises for that row, with the
@@ -21,6 +21,10 @@ The state is ``[ranking row (hidden + 1) | retrieval vector (dim)]``:
   system is solved inside the model by ``solver_iterations`` steps of
   Jacobi-preconditioned conjugate gradients, unrolled into built-in ops
   (TFLite has no linear solver), so Android runs it through the same signature.
+  ``personalize`` then rates the whole catalogue with that row (one
+  matrix-vector product, out-of-vocabulary title first), so ``score`` only
+  looks its candidates up: a request costs a string lookup per title, not a
+  dot product over the code.
 * Retrieval pools the history's title embeddings (``trainer.history_retrieval``)
   and scores the catalogue's output embeddings with one dense layer.
 
@@ -88,7 +92,8 @@ class HistoryTables:
 
     @property
     def state_size(self) -> int:
-        return int(self.title_rows.shape[1] + self.retrieval_inputs.shape[1])
+        """Floats in ``user_state``: a predicted rating per title (out of vocabulary too) and the retrieval vector."""
+        return int(self.title_rows.shape[0] + self.retrieval_inputs.shape[1])
 
 
 class HistoryModel(tf.Module):
@@ -105,7 +110,7 @@ class HistoryModel(tf.Module):
         self.retrieval_outputs = tf.constant(tables.retrieval_outputs, tf.float32)
         self.retrieval_bias = tf.constant(tables.retrieval_bias[None, :], tf.float32)
         self.vocabulary = tf.constant(np.concatenate([[""], tables.titles]).astype(object))
-        self.ranking_size = int(tables.title_rows.shape[1])
+        self.ratings_size = int(tables.title_rows.shape[0])  # the state's ratings: one per title row
         self.low, self.high = (float(bound) for bound in tables.rating_range)
         # Every title row but the out-of-vocabulary one is a retrieval candidate.
         self.unknown_row = tf.constant(np.eye(1, len(tables.titles) + 1, dtype=np.float32))
@@ -150,25 +155,24 @@ class HistoryModel(tf.Module):
             direction = preconditioned + tf.where(active, new_energy / tf.maximum(energy, 1e-30), 0.0) * direction
             energy = new_energy
         ranking_row = self.prior_row + step
+        # The whole catalogue's ratings, so that score is a lookup: [1, titles + 1].
+        ratings = tf.clip_by_value(tf.matmul(ranking_row, self.title_rows, transpose_b=True), self.low, self.high)
 
         pooled = tf.reduce_sum(tf.gather(self.retrieval_inputs, padded) * known, 0, keepdims=True)
         pooled /= tf.sqrt(tf.maximum(tf.reduce_sum(known), 1.0))
-        return {STATE_OUTPUT: tf.reshape(tf.concat([ranking_row, pooled], 1), [-1]),
+        return {STATE_OUTPUT: tf.reshape(tf.concat([ratings, pooled], 1), [-1]),
                 HISTORY_KNOWN_OUTPUT: index > 0}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name=STATE_INPUT),
                                   tf.TensorSpec([None], tf.string, name=TITLE_INPUT)])
     def score(self, user_state: tf.Tensor, movie_title: tf.Tensor) -> dict[str, tf.Tensor]:
-        index = self.title_lookup(movie_title)
-        row = user_state[None, : self.ranking_size]
-        ratings = tf.reduce_sum(tf.gather(self.title_rows, index) * row, 1)     # see personalize's products
-        return {RATING_OUTPUT: tf.clip_by_value(ratings, self.low, self.high),
-                TITLE_KNOWN_OUTPUT: index > 0}
+        index = self.title_lookup(movie_title)  # < titles + 1: within the state's ratings
+        return {RATING_OUTPUT: tf.gather(user_state, index), TITLE_KNOWN_OUTPUT: index > 0}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name=STATE_INPUT),
                                   tf.TensorSpec([None], tf.string, name=EXCLUDE_INPUT)])
     def recommend(self, user_state: tf.Tensor, exclude_titles: tf.Tensor) -> dict[str, tf.Tensor]:
-        vector = user_state[None, self.ranking_size:]
+        vector = user_state[None, self.ratings_size:]
         scores = tf.matmul(vector, self.retrieval_outputs, transpose_b=True) + self.retrieval_bias
         index = tf.cast(self.title_lookup(exclude_titles), tf.int32)
         excluded = tf.scatter_nd(index[:, None], tf.ones_like(index, tf.float32),

@@ -3,11 +3,11 @@
 Runs ``edgerank demo`` with its defaults (the ``best`` preset) into
 ``build/quality/``: it trains, converts the id ranker's variants and the int8
 history bundle, runs ``edgerank eval`` on the seed-42 split, scores and
-recommends from a history on the device, and benches. Then ``edgerank eval``
-again with the new users (without the five folds, which would retrain AutoRec
-five times). The figures are checked against the
-baselines computed in the same run; a quick bench measures the int8 bundle's
-order in both runtimes. ``tests/edge/test_history_bundle.py`` then scores the
+recommends from a history on the device, and benches the history bundle.
+Then ``edgerank eval`` again with the new users (without the five folds,
+which would retrain AutoRec five times). The figures are checked against the
+baselines computed in the same run; a quick bench matrix measures the int8
+bundle's order and times the history bundle, in both runtimes. ``tests/edge/test_history_bundle.py`` then scores the
 history bundle in both runtimes.
 """
 
@@ -62,17 +62,28 @@ def test_the_int8_ranker_on_device_reaches_rmse_0_90(improved: Path) -> None:
     assert manifest["architecture"]["model"] == "autorec"
 
 
-def test_the_autorec_int8_bundle_keeps_the_order_in_both_runtimes(improved: Path) -> None:
+#: The tflite-runtime environment ``make test`` builds; the quick bench runs each bundle there too.
+TFLITE_RUNTIME = ROOT / ".venv-tflite" / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def quick_bench(improved: Path) -> dict:
+    """``edgerank bench --quick`` of the int8 id bundle and the int8 history bundle, in both runtimes."""
+    _edgerank("bench", "--quick", "--saved-model", str(improved / "ranking"), "--data", str(improved / "data" / "test.npz"),
+              "--models", str(improved / "edge" / "int8"), str(improved / "edge" / "history-int8"),
+              "--output-dir", str(improved / "bench-quick"), "--tflite-runtime-python", str(TFLITE_RUNTIME),
+              "--candidate-counts", "100")
+    return json.loads((improved / "bench-quick" / "results.json").read_text())
+
+
+def test_the_autorec_int8_bundle_keeps_the_order_in_both_runtimes(improved: Path, quick_bench: dict) -> None:
     float32, int8 = (json.loads((improved / "edge" / v / "manifest.json").read_text()) for v in ("float32", "int8"))
     assert int8["size_bytes"] <= 0.4 * float32["size_bytes"]
     assert int8["metrics"]["order_users"] >= 200 and int8["metrics"]["order_titles"] == 1664
-    runtime = ROOT / ".venv-tflite" / "bin" / "python"
-    _edgerank("bench", "--quick", "--saved-model", str(improved / "ranking"), "--data", str(improved / "data" / "test.npz"),
-              "--models", str(improved / "edge" / "int8"), "--output-dir", str(improved / "bench-quick"),
-              "--tflite-runtime-python", str(runtime), "--candidate-counts", "100")
-    contenders = json.loads((improved / "bench-quick" / "results.json").read_text())["contenders"]
+    contenders = quick_bench["contenders"]
     backends = {name for name in contenders if name.startswith("tflite_int8_")}
-    assert backends == {"tflite_int8_ai_edge_litert"} | ({"tflite_int8_tflite_runtime"} if runtime.exists() else set())
+    assert backends == {"tflite_int8_ai_edge_litert"} | ({"tflite_int8_tflite_runtime"} if TFLITE_RUNTIME.exists()
+                                                         else set())
     for name in backends:
         order = contenders[name]["order"]
         assert order["top_10_overlap"] >= 0.98 and order["pair_agreement"] >= 0.995, (name, order)
@@ -118,18 +129,18 @@ def test_the_demo_recommends_from_a_history_on_the_device(improved: Path) -> Non
     assert not bench["cold_start"]["tensorflow_imported"]
 
 
-def test_the_bench_matrix_times_the_history_model_as_a_device_calls_it(improved: Path) -> None:
-    report = json.loads((improved / "bench" / "results.json").read_text())
+def test_the_bench_matrix_times_the_history_model_as_a_device_calls_it(improved: Path, quick_bench: dict) -> None:
+    report = quick_bench
     entry = report["history"]["tflite_history-int8_ai_edge_litert"]
     assert entry["request"]["history"] == 100 and entry["request"]["candidates"] == 100
     assert entry["request"]["catalogue"] == 1664 and entry["cold_start_s"] > 0
-    assert list(entry["threads"]) == ["1"]  # the demo's bench is --quick
+    assert list(entry["threads"]) == ["1"]  # --quick
     for calls in entry["threads"].values():
         assert sorted(calls) == ["personalize", "recommend", "recommend_two_stage", "score"]
         for timing in calls.values():
             assert 0 < timing["min_us"] <= timing["p50_us"] <= timing["p99_us"]
     assert "tflite_history-int8_ai_edge_litert" not in report["contenders"]
-    assert "personalize µs (100 ratings)" in (improved / "bench" / "results.md").read_text()
+    assert "personalize µs (100 ratings)" in (improved / "bench-quick" / "results.md").read_text()
 
 
 #: Users whose SavedModel scores the device suites reproduce (tests/edge/test_history_bundle.py), on the Pis too.

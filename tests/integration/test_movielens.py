@@ -64,7 +64,7 @@ def test_split_is_the_tutorials(demo: Path) -> None:
 def test_artifact_layout(demo: Path) -> None:
     version = json.loads((demo / "metrics.json").read_text())["model_version"]
     for path in (f"ranking/{version}/saved_model.pb", f"ranking/{version}/assets.extra/edgerank.json",
-                 f"retrieval/{version}/saved_model.pb", "bench/results.json", "bench/edge.json", "data/test.npz",
+                 f"retrieval/{version}/saved_model.pb", "bench/edge.json", "data/test.npz",
                  "data/train.npz", "metrics.json"):
         assert (demo / path).is_file(), path
     for variant in VARIANTS:
@@ -114,28 +114,34 @@ def _check_matrix(report: dict, counts: list[int], threads: list[int]) -> None:
                 assert cell["p50_vs_savedmodel_signature"] > 0
 
 
-def test_demo_runs_the_quick_bench_matrix(demo: Path) -> None:
-    report = json.loads((demo / "bench" / "results.json").read_text())
-    _check_matrix(report, [1, 10, 100, 1000], [1])
-    table = (demo / "bench" / "results.md").read_text()
-    assert table.count("\n| ") == len(report["contenders"]) and "Machine:" in table  # one row each
+def _bench(demo: Path, output: Path, *flags: str) -> dict:
+    """``edgerank bench`` of the demo's SavedModel and variants (in both runtimes) into ``output``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "edgerank", "bench", "--saved-model", str(demo / "ranking"),
+         "--models", *(str(demo / "edge" / v) for v in VARIANTS), "--data", str(demo / "data" / "test.npz"),
+         "--output-dir", str(output), *flags],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads((output / "results.json").read_text())
+
+
+def test_the_quick_bench_matrix(demo: Path, tmp_path: Path) -> None:
+    """What the demo prints to run next: ``--quick``, one thread count, every file written."""
+    _check_matrix(_bench(demo, tmp_path, "--quick"), [1, 10, 100, 1000], [1])
+    table = (tmp_path / "results.md").read_text()
+    assert table.count("\n| ") == len(json.loads((tmp_path / "results.json").read_text())["contenders"])
+    assert "Machine:" in table  # one row each, and the machine measured
     for plot in ("latency.png", "size_rmse.png"):
-        assert (demo / "bench" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (demo / "bench" / "edge.json").stat().st_size > 0
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (demo / "bench" / "edge.json").stat().st_size > 0  # the demo's own bench: the device bundle
 
 
 def test_bench_runs_every_thread_count(demo: Path, tmp_path: Path) -> None:
     """The matrix past ``--quick``: both thread counts (with short cells, to keep the test short)."""
-    output = tmp_path / "bench"
-    result = subprocess.run(
-        [sys.executable, "-m", "edgerank", "bench", "--saved-model", str(demo / "ranking"),
-         "--models", *(str(demo / "edge" / v) for v in VARIANTS), "--data", str(demo / "data" / "test.npz"),
-         "--output-dir", str(output), "--warmup", "10", "--seconds-per-cell", "0.05", "--min-calls", "100",
-         "--max-calls", "300"],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    _check_matrix(json.loads((output / "results.json").read_text()), [1, 10, 100, 1000], [1, 2])
+    report = _bench(demo, tmp_path, "--warmup", "10", "--seconds-per-cell", "0.05", "--min-calls", "100",
+                    "--max-calls", "300")
+    _check_matrix(report, [1, 10, 100, 1000], [1, 2])
 
 
 def test_score_cli_ranks_best_first(demo: Path) -> None:
@@ -150,17 +156,21 @@ def test_score_cli_ranks_best_first(demo: Path) -> None:
     assert candidates[0]["score"] >= candidates[1]["score"]
 
 
-def test_retrieval_meets_its_figures(demo: Path) -> None:
+def test_retrieval_meets_its_figures(demo: Path, tmp_path: Path) -> None:
     metrics = json.loads((demo / "metrics.json").read_text())["retrieval"]
     assert metrics["index"]["kind"] == "scann" and metrics["scann_recall_at_10"] >= 0.99
-    report = json.loads((demo / "bench" / "retrieval" / "results.json").read_text())
+    result = subprocess.run([sys.executable, "-m", "edgerank", "bench", "retrieval", "--movielens",
+                             str(demo / "retrieval"), "--output-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "results.json").read_text())
     assert set(report["corpora"]) == {"synthetic_1682", "synthetic_100000", "synthetic_1000000", "movielens"}
     for name, corpus in report["corpora"].items():
         derived = next(point for point in corpus["scann"] if point["derived"])
         assert derived["recall_at_10"] >= 0.99 and derived["recall_at_100"] >= 0.99, name
         assert set(corpus["brute_force"]) == {"numpy_argpartition", "numpy_argsort"}
     assert report["corpora"]["synthetic_1000000"]["settings"]["num_leaves"] == 2000
-    assert (demo / "bench" / "retrieval" / "recall_latency.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "recall_latency.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_two_stage_recommend(demo: Path) -> None:

@@ -114,6 +114,12 @@ def test_eval_reports_every_model_on_the_same_split(trained: Path, bundles: dict
     table = (tmp_path / "results.md").read_text()
     assert table.count("\n| ") == len(test) and "u1–u5 RMSE" in table and "pairs in order" in table
 
+    # Without the baselines: EdgeRank's models alone, with the same figures.
+    alone = run_eval(EvalConfig(data=str(synthetic_archive), artifacts=str(trained), output_dir=str(tmp_path / "alone"),
+                                split=SYNTHETIC_SPLIT, baselines=False, folds=False))
+    assert alone["test"] == {name: test[name] for name in alone["test"]} and alone["chosen"] == {}
+    assert set(alone["test"]) == {"edgerank_ranker", "edgerank_ranker_int8_tflite", "edgerank_retrieval"}
+
 
 def test_eval_refuses_models_trained_on_other_data(trained: Path, synthetic_archive: Path, tmp_path: Path) -> None:
     other = tmp_path / "artifacts"

@@ -94,6 +94,12 @@ def test_personalize_score_and_recommend(ranker) -> None:
     assert scores.shape == (16,) and np.all((scores >= 1) & (scores <= 5))
     np.testing.assert_array_equal(ranker.score(history, candidates), scores)  # a history is personalized first
     assert state.rated_titles == tuple(title for title, _ in history) and state.unknown_titles == ()
+    # The state is every title's rating (the out-of-vocabulary one first), then the retrieval vector:
+    # score looks its candidates up there.
+    architecture = ranker.manifest["architecture"]
+    assert state.vector.shape == (architecture["state_size"],) == (MOVIES + 1 + architecture["retrieval_embedding"],)
+    np.testing.assert_array_equal(ranker.score(state, ranker.titles()), state.vector[1 : MOVIES + 1])
+    np.testing.assert_array_equal(ranker.score(state, ["Sped (1994)"]), state.vector[:1])
 
     # Repeated titles count once, with the last rating; unknown titles are ignored and named.
     repeated = ranker.personalize([(movie_title(1), 1), *history, ("Sped (1994)", 3)])
@@ -118,6 +124,43 @@ def test_personalize_score_and_recommend(ranker) -> None:
     assert [c.score for c in ranking.candidates] == sorted((c.score for c in ranking.candidates), reverse=True)
     everything = ranker.retrieve(history, k=1000)
     assert len(everything) == MOVIES - len(history) and not set(everything) & set(state.rated_titles)
+
+
+def test_the_interpreter_is_reallocated_only_when_a_shape_changes(history_bundles: dict[str, Path],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge_runtime import EdgeRanker, ranker
+
+    class CountingAllocations:
+        def __init__(self, wrapped) -> None:
+            self.wrapped, self.allocations = wrapped, 0
+
+        def AllocateTensors(self, *arguments):
+            self.allocations += 1
+            return self.wrapped.AllocateTensors(*arguments)
+
+        def __getattr__(self, name: str):
+            return getattr(self.wrapped, name)
+
+    direct = EdgeRanker(history_bundles["base"])
+    history, titles = [(movie_title(1), 5), (movie_title(7), 2)], direct.titles()
+    state = direct.personalize(history)
+    score = direct._session().score
+    counting = score.wrapper = CountingAllocations(score.wrapper)
+    for candidates in (titles[:3], titles[3:6], titles[:16], titles[:16], [], titles[5:8]):
+        direct.score(state, candidates)
+    assert counting.allocations == 3  # for 3, 16 and 3 candidates: none when a call repeats the last size (or has none)
+
+    # An interpreter without the native calls goes through its SignatureRunner: the same figures.
+    monkeypatch.setattr(ranker._Signature, "_METHODS", ("NoSuchMethod",))
+    through_runner = EdgeRanker(history_bundles["base"])
+    assert through_runner._session().score.wrapper is None
+    np.testing.assert_array_equal(state.vector, through_runner.personalize(history).vector)
+    for candidates in (titles[:3], titles[3:6], titles[:16], [], titles[5:8], titles):
+        scores = direct.score(state, candidates)
+        np.testing.assert_array_equal(scores, through_runner.score(state, candidates))
+        np.testing.assert_array_equal(scores, [direct.score(state, [title])[0] for title in candidates])
+    np.testing.assert_array_equal(direct.score(state, [t.encode() for t in titles[:5]]), state.vector[1:6])
+    assert direct.retrieve(history, 10) == through_runner.retrieve(history, 10)
 
 
 def test_history_files(tmp_path: Path) -> None:

@@ -123,6 +123,30 @@ def test_metrics_during_training_do_not_change_the_model(synthetic_archive: Path
     assert results[0] == results[1]
 
 
+def test_the_catalogue_top_k_scores_as_tfrs_streaming_does(synthetic_archive: Path) -> None:
+    """FactorizedTopK over CatalogueTopK (one product per query batch) equals it over TFRS's own Streaming."""
+    import tensorflow as tf
+    import tensorflow_recommenders as tfrs
+
+    from trainer import data, retrieval
+    from trainer.config import RetrievalConfig, SplitConfig
+
+    movielens = data.load_movielens(synthetic_archive)
+    train_split, test_split = data.split_ratings(movielens.ratings, SplitConfig(train_size=800, test_size=200))
+    titles = movielens.unique_movie_titles
+    model, _ = retrieval.train_retrieval(train_split, test_split, movielens.user_ids, titles,
+                                         RetrievalConfig(batch_size=128, epochs=1, embedding_dim=8), seed=42, verbose=0)
+    users = model.user_model(tf.constant(test_split["user_id"]))
+    positives = model.movie_model(tf.constant(test_split["movie_title"]))
+    streaming = tf.data.Dataset.from_tensor_slices(titles).batch(7).map(model.movie_model)  # batches of 7: merges
+    figures = []
+    for candidates in (retrieval.CatalogueTopK(model.movie_model, titles, 100), streaming):
+        metric = tfrs.metrics.FactorizedTopK(candidates=candidates, ks=retrieval.TOP_KS)
+        metric.update_state(users, positives)
+        figures.append([float(value) for value in metric.result()])
+    assert figures[0] == figures[1] and 0 < figures[0][2] < figures[0][-1] == 1.0  # top 100 of 40 titles: all
+
+
 # Blocks `import scann` the way a machine without it fails.
 WITHOUT_SCANN = """
 import sys
