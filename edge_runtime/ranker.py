@@ -405,25 +405,21 @@ class EdgeRanker:
     ) -> tuple[str | None, bool | None, list[str], np.ndarray, np.ndarray, tuple[str, ...]]:
         texts, titles = _titles(candidates)
         session = self._session()
-        user_known, user_text, unknown_history = None, None, ()
         if session.kind == HISTORY_KIND:
             state = self.personalize(user)
-            first, unknown_history = state.vector, state.unknown_titles
+            first, user_text, unknown_history = state.vector, None, state.unknown_titles
         else:
             user_text, user_bytes = _text(user, "user_id")
-            first = np.array([user_bytes], dtype=np.object_)
-        ratings, flags = [], []
-        chunks = [titles] if 0 < len(titles) <= self.chunk_size else [
-            titles[start : start + self.chunk_size] for start in range(0, len(titles), self.chunk_size)]
-        for chunk in chunks:
-            outputs = session.score(first, np.array(chunk, dtype=np.object_))
-            ratings.append(outputs[0])
-            flags.append(outputs[-1])  # title_known, the last output of either kind
-            if session.kind == USER_ID_KIND:
-                user_known = bool(outputs[1][0])
-        # One chunk (the usual request): the interpreter's outputs are copies already.
-        scores, known = (ratings[0], flags[0]) if len(ratings) == 1 else (
-            np.concatenate([np.empty(0, np.float32), *ratings]), np.concatenate([np.empty(0, bool), *flags]))
+            first, unknown_history = np.array([user_bytes], dtype=np.object_), ()
+        size = self.chunk_size
+        # Per chunk: (rating, title_known), or (rating, user_known, title_known) from an id model.
+        outputs = [session.score(first, np.array(titles if len(titles) <= size else titles[start : start + size],
+                                                 dtype=np.object_)) for start in range(0, len(titles), size)]
+        user_known = bool(outputs[0][1][0]) if outputs and session.kind == USER_ID_KIND else None
+        if len(outputs) == 1:  # the usual request: one chunk, whose outputs are copies already
+            return user_text, user_known, texts, outputs[0][0], outputs[0][-1], unknown_history
+        scores = np.concatenate([np.empty(0, np.float32), *(output[0] for output in outputs)])
+        known = np.concatenate([np.empty(0, bool), *(output[-1] for output in outputs)])
         return user_text, user_known, texts, scores, known, unknown_history
 
     def score(self, user: Any, candidates: Sequence[str]) -> np.ndarray:

@@ -1,15 +1,16 @@
 """``edgerank demo``: train, convert, evaluate, score, recommend and bench on MovieLens.
 
 It shows every stage once, in minutes; what takes longer is left to the
-commands it prints at the end: the new-users curve and the five folds
-(``edgerank eval``), the benchmark matrix of every variant and runtime against
-the SavedModel (``edgerank bench``) and the retrieval index by catalogue size
+commands it prints: the new-users curve and the five folds (``edgerank
+eval``), the benchmark matrix of every variant and runtime against the
+SavedModel (``edgerank bench``) and the retrieval index by catalogue size
 (``edgerank bench retrieval``).
 
 Every stage is ``edgerank <stage>`` in a process of its own, and the stages
 hand over through the artifact files, as they would on separate machines: no
 TensorFlow runtime is alive (and busy) while the edge client scores or the
-benchmarks measure.
+benchmarks measure. The conversions, which do not depend on each other, run
+two at a time.
 
 With the default preset (``best``) the device runs the history model: the
 demo writes a new user's ratings to ``demo_history.csv`` and scores and
@@ -25,6 +26,8 @@ import json
 import logging
 import subprocess
 import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from converters.config import VARIANTS
@@ -45,6 +48,8 @@ DEMO_HISTORY = (("Raiders of the Lost Ark (1981)", 5), ("Empire Strikes Back, Th
 #: The bundle the device stages use, as every default does: the smallest variant that passes the
 #: order gate and scores no slower than float32 (dynamic is about as small, but its hybrid kernels are slower).
 DEVICE_VARIANT = "int8"
+#: Independent stages (the conversions) run this many at a time: each keeps about one core busy.
+PARALLEL_STAGES = 2
 
 
 class DemoError(EdgeRankError):
@@ -71,6 +76,18 @@ def run_stage(*arguments: str, show: str = "all", verbose: bool = False) -> None
         if show == "none":
             print((stage.stdout or "") + (stage.stderr or ""), file=sys.stderr, end="")
         raise DemoError(f"`edgerank {arguments[0]}` failed with status {stage.returncode} (its message is above)")
+
+
+def run_together(stages: Sequence[Sequence[str]], verbose: bool = False) -> None:
+    """Runs independent stages ``PARALLEL_STAGES`` at a time, each as ``run_stage`` with ``show="none"``.
+
+    Raises:
+        DemoError: A stage failed (the first one listed, once all have ended; its output is above).
+    """
+    with ThreadPoolExecutor(PARALLEL_STAGES) as pool:
+        runs = [pool.submit(run_stage, *arguments, show="none", verbose=verbose) for arguments in stages]
+    for run in runs:
+        run.result()
 
 
 def run_demo(config: TrainConfig, verbose: bool = False) -> None:
@@ -101,14 +118,16 @@ def run_demo(config: TrainConfig, verbose: bool = False) -> None:
 
     log.info("[3/6] Converting and validating the bundles (edge/)")
     bundles = {variant: output / "edge" / name for variant, name in VARIANTS.items()}
-    for variant, bundle in bundles.items():
-        stage("convert", "--saved-model", str(output / "ranking"), "--quantize", variant, "--output", str(bundle),
-              "--validation-data", data, "--calibration-data", train_split, show="none")
+    conversions = [("convert", "--saved-model", str(output / "ranking"), "--quantize", variant, "--output",
+                    str(bundle), "--validation-data", data, "--calibration-data", train_split)
+                   for variant, bundle in bundles.items()]
     device_bundle = bundles[DEVICE_VARIANT]
     if has_history:
         device_bundle = output / "edge" / f"history-{VARIANTS[DEVICE_VARIANT]}"
-        stage("convert", "--saved-model", str(output / "history"), "--quantize", DEVICE_VARIANT, "--output",
-              str(device_bundle), "--validation-data", data, "--history-data", train_split, show="none")
+        conversions.insert(0, ("convert", "--saved-model", str(output / "history"), "--quantize", DEVICE_VARIANT,
+                               "--output", str(device_bundle), "--validation-data", data, "--history-data",
+                               train_split))
+    run_together(conversions, verbose)
     all_bundles = [*bundles.values(), *([device_bundle] if has_history else [])]
     for bundle in all_bundles:
         description = json.loads((bundle / "manifest.json").read_text())

@@ -155,7 +155,8 @@ class HistoryModel(tf.Module):
             direction = preconditioned + tf.where(active, new_energy / tf.maximum(energy, 1e-30), 0.0) * direction
             energy = new_energy
         ranking_row = self.prior_row + step
-        # The whole catalogue's ratings, so that score is a lookup: [1, titles + 1].
+        # The whole catalogue's ratings, so that score is a lookup: [1, titles + 1]. The table is a constant
+        # weight here, which the kernels pack once.
         ratings = tf.clip_by_value(tf.matmul(ranking_row, self.title_rows, transpose_b=True), self.low, self.high)
 
         pooled = tf.reduce_sum(tf.gather(self.retrieval_inputs, padded) * known, 0, keepdims=True)
