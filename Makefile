@@ -6,7 +6,8 @@ DATA ?= $(EDGERANK_DATA)
 # Tests always run on the real archive; beside the checkout is where CI keeps it.
 TEST_DATA ?= $(or $(DATA),$(wildcard ../shared/datasets/ml-100k.zip))
 ARTIFACTS ?= artifacts
-PIP_QUIET ?= -q
+# -qq: pip's errors only (-q still shows the build backend's warnings).
+PIP_QUIET ?= -qq
 
 VENV := .venv
 LITERT_VENV := .venv-litert
@@ -18,10 +19,11 @@ install: $(VENV)/.installed
 
 # Trainer environment: TensorFlow, TFRS, ScaNN, tfds, LiteRT, matplotlib, pytest.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_QUIET) --upgrade pip
-	$(VENV)/bin/pip install $(PIP_QUIET) -e '.[train,edge,bench,dev]'
-	touch $@
+	@echo "Installing $(VENV): TensorFlow, TFRS, ScaNN, LiteRT (a minute or two)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install $(PIP_QUIET) --upgrade pip
+	@$(VENV)/bin/pip install $(PIP_QUIET) -e '.[train,edge,bench,dev]'
+	@touch $@
 
 # Edge environment on LiteRT: numpy 2 and ai-edge-litert, no TensorFlow.
 $(LITERT_VENV)/.installed: pyproject.toml
