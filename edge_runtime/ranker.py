@@ -486,8 +486,8 @@ class EdgeRanker:
         session = self._require_history("retrieve")
         state = self.personalize(history)
         excluded = state.rated_titles if exclude_rated else ()
-        titles, scores = session.recommend(state.vector, np.array([title.encode("utf-8") for title in excluded],
-                                                                  dtype=np.object_))
+        # str, as score passes its titles: the interpreter encodes them (personalize has checked they can be).
+        titles, scores = session.recommend(state.vector, np.array(excluded, dtype=np.object_))
         return [title.decode("utf-8") for title, score in zip(titles[:k].tolist(), scores[:k].tolist())
                 if score > EXCLUDED_SCORE]
 
