@@ -22,6 +22,7 @@ import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,8 @@ DEFAULT_CHUNK_SIZE = 1024
 HISTORY_KIND, USER_ID_KIND = "history", "user_id"
 #: Titles ``EdgeRanker.recommend`` retrieves on the device before ranking them.
 RETRIEVED_CANDIDATES = 300
+
+_SHAPE = attrgetter("shape")
 
 
 class InputError(EdgeRankError):
@@ -146,22 +149,34 @@ class _Signature:
 
     def __call__(self, *values: np.ndarray) -> list[np.ndarray]:
         """Runs the signature on ``values`` (in the order of ``inputs``); returns copies of ``outputs``."""
-        wrapper, subgraph = self.wrapper, self.subgraph
-        if wrapper is None:
+        if self.wrapper is None:
             result = self.runner(**dict(zip(self.input_names, values)))
             return [result[key] for key in self.output_names]
-        shapes = [value.shape for value in values]
+        get_tensor, subgraph = self._invoke(values)
+        return [get_tensor(index, subgraph) for index in self.output_indices]
+
+    def first(self, *values: np.ndarray) -> np.ndarray:
+        """``self(*values)[0]``, without copying the other outputs."""
+        if self.wrapper is None:
+            return self(*values)[0]
+        get_tensor, subgraph = self._invoke(values)
+        return get_tensor(self.output_indices[0], subgraph)
+
+    def _invoke(self, values: tuple[np.ndarray, ...]) -> tuple[Any, int]:
+        """Sets the inputs (allocating first if a shape changed) and invokes; returns ``(GetTensor, subgraph)``."""
+        wrapper, subgraph = self.wrapper, self.subgraph
+        shapes = list(map(_SHAPE, values))
         if shapes != self.shapes:
             self.shapes = None  # until the allocation succeeds
             for index, shape in zip(self.input_indices, shapes):
                 wrapper.ResizeInputTensor(index, np.array(shape, np.int32), False, subgraph)
             wrapper.AllocateTensors(subgraph)
             self.shapes = shapes
-        set_tensor, get_tensor = wrapper.SetTensor, wrapper.GetTensor
+        set_tensor = wrapper.SetTensor
         for index, value in zip(self.input_indices, values):
             set_tensor(index, value, subgraph)
         wrapper.Invoke(subgraph)
-        return [get_tensor(index, subgraph) for index in self.output_indices]
+        return wrapper.GetTensor, subgraph
 
 
 class _Session:
@@ -401,8 +416,10 @@ class EdgeRanker:
                          tuple(unknown))
 
     def _predict(
-        self, user: Any, candidates: Sequence[Any]
-    ) -> tuple[str | None, bool | None, list[str], np.ndarray, np.ndarray, tuple[str, ...]]:
+        self, user: Any, candidates: Sequence[Any], flags: bool = True
+    ) -> tuple[str | None, bool | None, list[str], np.ndarray, np.ndarray | None, tuple[str, ...]]:
+        """``(user_text, user_known, texts, scores, title_known, unknown_history)``; ``flags=False`` (what
+        ``score`` returns) reads only the scores, leaving ``user_known`` and ``title_known`` ``None``."""
         texts, titles = _titles(candidates)
         session = self._session()
         if session.kind == HISTORY_KIND:
@@ -411,16 +428,20 @@ class EdgeRanker:
         else:
             user_text, user_bytes = _text(user, "user_id")
             first, unknown_history = np.array([user_bytes], dtype=np.object_), ()
-        size = self.chunk_size
-        # Per chunk: (rating, title_known), or (rating, user_known, title_known) from an id model.
-        outputs = [session.score(first, np.array(titles if len(titles) <= size else titles[start : start + size],
-                                                 dtype=np.object_)) for start in range(0, len(titles), size)]
-        user_known = bool(outputs[0][1][0]) if outputs and session.kind == USER_ID_KIND else None
-        if len(outputs) == 1:  # the usual request: one chunk, whose outputs are copies already
-            return user_text, user_known, texts, outputs[0][0], outputs[0][-1], unknown_history
-        scores = np.concatenate([np.empty(0, np.float32), *(output[0] for output in outputs)])
-        known = np.concatenate([np.empty(0, bool), *(output[-1] for output in outputs)])
-        return user_text, user_known, texts, scores, known, unknown_history
+        if not titles:
+            return user_text, None, texts, np.empty(0, np.float32), np.empty(0, bool), unknown_history
+        size, call = self.chunk_size, session.score if flags else session.score.first
+        if len(titles) <= size:  # the usual request: one call, whose outputs are copies already
+            outputs = call(first, np.array(titles, dtype=np.object_))
+        else:  # chunk by chunk; the pieces joined output by output
+            chunks = [call(first, np.array(titles[start : start + size], dtype=np.object_))
+                      for start in range(0, len(titles), size)]
+            outputs = [np.concatenate(parts) for parts in zip(*chunks)] if flags else np.concatenate(chunks)
+        if not flags:
+            return user_text, None, texts, outputs, None, unknown_history
+        # (rating, title_known), or (rating, user_known, title_known) from an id model
+        user_known = bool(outputs[1][0]) if session.kind == USER_ID_KIND else None
+        return user_text, user_known, texts, outputs[0], outputs[-1], unknown_history
 
     def score(self, user: Any, candidates: Sequence[str]) -> np.ndarray:
         """Predicts every candidate's rating for one user.
@@ -438,7 +459,7 @@ class EdgeRanker:
             InputError: An id or title that is not text, or not UTF-8.
             HistoryError: A history with a rating outside the model's scale (see ``personalize``).
         """
-        return self._predict(user, candidates)[3]
+        return self._predict(user, candidates, flags=False)[3]
 
     def rank(self, user: Any, candidates: Sequence[str], k: int | None = None) -> Ranking:
         """Scores the candidates and returns the best ``k`` distinct titles.

@@ -17,8 +17,9 @@ What it measures, so that nothing can flatter the models:
   titles for every rating model; EdgeRank's retrieval from its towers'
   embeddings.
 * The five canonical ``u1``–``u5`` splits shipped with the archive: every
-  model, EdgeRank's retrained on each fold with the same configuration; mean
-  and standard deviation.
+  model, EdgeRank's retrained on each fold with the same configuration (the
+  history model's retrieval too, as its float tables, when the artifacts have
+  one); mean and standard deviation.
 
 Writes ``results.json`` and ``results.md`` into ``output_dir``.
 """
@@ -161,11 +162,12 @@ def _history_model(device: Any, split: _Split) -> dict[str, dict[str, float]]:
             "edgerank_history_retrieval_int8_tflite": {**retrieval, "backend": backend}}
 
 
-def _edgerank_on_fold(split: _Split, config: TrainConfig) -> dict[str, dict[str, float]]:
-    """EdgeRank's two models retrained on a fold with ``config`` and scored on its test ratings."""
+def _edgerank_on_fold(split: _Split, config: TrainConfig, history: bool) -> dict[str, dict[str, float]]:
+    """EdgeRank's models retrained on a fold with ``config`` and scored on its test ratings: the ranker, the
+    id-based retrieval and, with ``history``, the history model's retrieval (its float tables)."""
     import tensorflow as tf
 
-    from trainer import retrieval
+    from trainer import history_retrieval, retrieval
     from trainer.pipeline import train_ranker
 
     model, _ = train_ranker(split.train, split.test, split.index.users, split.index.titles, config.ranking,
@@ -176,7 +178,13 @@ def _edgerank_on_fold(split: _Split, config: TrainConfig) -> dict[str, dict[str,
                                           config.retrieval, config.seed, verbose=0)
     scores = retrieval.embed(towers.user_model, split.index.users) @ retrieval.embed(
         towers.movie_model, split.index.titles).T
-    return {"edgerank_ranker": _rating_figures(predicted, split), "edgerank_retrieval": _retrieval_figures(scores, split)}
+    results = {"edgerank_ranker": _rating_figures(predicted, split), "edgerank_retrieval": _retrieval_figures(scores, split)}
+    if history:
+        tables, _ = history_retrieval.train_history_retrieval(split.train, split.test, split.index.users,
+                                                              split.index.titles, config.history, config.seed, verbose=0)
+        histories = history_retrieval.rating_rows(split.train, split.index)
+        results["edgerank_history_retrieval"] = _retrieval_figures(tables.scores(histories), split)
+    return results
 
 
 def run_eval(config: EvalConfig) -> dict[str, Any]:
@@ -208,6 +216,10 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
 
     split = _Split(train, test, index)
     results = {**(_baselines(split, chosen) if config.baselines else {}), **_edgerank_models(split, artifacts, config)}
+    if "history" in trained:  # the float tables the history bundle was converted from, as trained on this split
+        results["edgerank_history_retrieval"] = {
+            f"{protocol}_top_{k}": trained["history"][f"{prefix}top_{k}"] for k in metrics.TOP_KS
+            for protocol, prefix in (("all", ""), ("unseen", "unseen_"))}
     folds: dict[str, list[dict]] = {}
     train_config = TrainConfig.from_dict(trained["config"])
     if config.folds:
@@ -220,7 +232,7 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
                                           unit="fold", file=sys.stderr, disable=None):
             fold = _Split(fold_train, fold_test, index)
             baseline_figures = _baselines(fold, chosen) if config.baselines else {}
-            for name, figures in {**baseline_figures, **_edgerank_on_fold(fold, train_config)}.items():
+            for name, figures in {**baseline_figures, **_edgerank_on_fold(fold, train_config, "history" in trained)}.items():
                 folds.setdefault(name, []).append(figures)
     report = {"split": dataclasses.asdict(config.split), "validation_fraction": config.validation_fraction,
               "chosen": chosen, "test": results, "folds": _summarize(folds), "per_fold": folds}

@@ -162,6 +162,12 @@ def test_the_interpreter_is_reallocated_only_when_a_shape_changes(history_bundle
     np.testing.assert_array_equal(direct.score(state, [t.encode() for t in titles[:5]]), state.vector[1:6])
     assert direct.retrieve(history, 10) == through_runner.retrieve(history, 10)
 
+    # Candidates beyond chunk_size go in several calls: the same scores and flags as one call.
+    chunked, listed = EdgeRanker(history_bundles["base"], chunk_size=4), [*titles, "Sped (1994)"]
+    np.testing.assert_array_equal(chunked.score(state, listed), direct.score(state, listed))
+    ranking = chunked.rank(state, listed)
+    assert ranking == direct.rank(state, listed) and [c.known for c in ranking.candidates].count(False) == 1
+
 
 def test_history_files(tmp_path: Path) -> None:
     from edge_runtime import HistoryError, read_history
@@ -233,3 +239,20 @@ def test_bench_times_a_history_bundle_in_its_own_table(history_bundles: dict[str
     assert "| tflite_history_ai_edge_litert | 1 | " in table and "personalize µs" in table
     alone = bench(history_bundles["base"])
     assert alone.returncode == 2 and "--models names no id model" in alone.stderr and len(alone.stderr.splitlines()) == 1
+
+
+def test_eval_cross_validates_the_history_retrieval(history_bundles: dict[str, Path], synthetic_archive: Path,
+                                                    tmp_path: Path) -> None:
+    from trainer.config import EvalConfig, SplitConfig
+    from trainer.evaluation import run_eval
+
+    artifacts = history_bundles["base"].parent.parent
+    report = run_eval(EvalConfig(data=str(synthetic_archive), artifacts=str(artifacts), output_dir=str(tmp_path),
+                                 split=SplitConfig(train_fraction=0.8), baselines=False, new_users=False))
+    trained = json.loads((artifacts / "metrics.json").read_text())["history"]
+    figures = report["test"]["edgerank_history_retrieval"]
+    assert figures["all_top_100"] == trained["top_100"] and figures["unseen_top_10"] == trained["unseen_top_10"]
+    folds = report["per_fold"]["edgerank_history_retrieval"]
+    assert len(folds) == 5 and all(0 < fold["all_top_10"] <= fold["all_top_50"] == 1.0 for fold in folds)  # 40 titles
+    assert all(fold["unseen_top_10"] >= fold["all_top_10"] for fold in folds)
+    assert "edgerank history retrieval" in (tmp_path / "results.md").read_text()
