@@ -419,7 +419,8 @@ class EdgeRanker:
         self, user: Any, candidates: Sequence[Any], flags: bool = True
     ) -> tuple[str | None, bool | None, list[str], np.ndarray, np.ndarray | None, tuple[str, ...]]:
         """``(user_text, user_known, texts, scores, title_known, unknown_history)``; ``flags=False`` (what
-        ``score`` returns) reads only the scores, leaving ``user_known`` and ``title_known`` ``None``."""
+        ``score`` returns) reads only the scores: ``user_known`` is then ``None``, and so is ``title_known``
+        unless there were no candidates (an empty array)."""
         texts, titles = _titles(candidates)
         session = self._session()
         if session.kind == HISTORY_KIND:

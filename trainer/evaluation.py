@@ -178,10 +178,11 @@ def _edgerank_on_fold(split: _Split, config: TrainConfig, history: bool) -> dict
                                           config.retrieval, config.seed, verbose=0)
     scores = retrieval.embed(towers.user_model, split.index.users) @ retrieval.embed(
         towers.movie_model, split.index.titles).T
-    results = {"edgerank_ranker": _rating_figures(predicted, split), "edgerank_retrieval": _retrieval_figures(scores, split)}
+    results = {"edgerank_ranker": _rating_figures(predicted, split),
+               "edgerank_retrieval": _retrieval_figures(scores, split)}
     if history:
-        tables, _ = history_retrieval.train_history_retrieval(split.train, split.test, split.index.users,
-                                                              split.index.titles, config.history, config.seed, verbose=0)
+        tables, _ = history_retrieval.train_history_retrieval(
+            split.train, split.test, split.index.users, split.index.titles, config.history, config.seed, verbose=0)
         histories = history_retrieval.rating_rows(split.train, split.index)
         results["edgerank_history_retrieval"] = _retrieval_figures(tables.scores(histories), split)
     return results
@@ -216,7 +217,8 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
 
     split = _Split(train, test, index)
     results = {**(_baselines(split, chosen) if config.baselines else {}), **_edgerank_models(split, artifacts, config)}
-    if "history" in trained:  # the float tables the history bundle was converted from, as trained on this split
+    has_history = "history" in trained
+    if has_history:  # the float tables the history bundle was converted from, as trained on this split
         results["edgerank_history_retrieval"] = {
             f"{protocol}_top_{k}": trained["history"][f"{prefix}top_{k}"] for k in metrics.TOP_KS
             for protocol, prefix in (("all", ""), ("unseen", "unseen_"))}
@@ -232,7 +234,7 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
                                           unit="fold", file=sys.stderr, disable=None):
             fold = _Split(fold_train, fold_test, index)
             baseline_figures = _baselines(fold, chosen) if config.baselines else {}
-            for name, figures in {**baseline_figures, **_edgerank_on_fold(fold, train_config, "history" in trained)}.items():
+            for name, figures in {**baseline_figures, **_edgerank_on_fold(fold, train_config, has_history)}.items():
                 folds.setdefault(name, []).append(figures)
     report = {"split": dataclasses.asdict(config.split), "validation_fraction": config.validation_fraction,
               "chosen": chosen, "test": results, "folds": _summarize(folds), "per_fold": folds}
