@@ -151,6 +151,8 @@ class HistoryConfig:
         embedding_dim: Size of the retrieval title embeddings.
         keep: Share of a user's training titles the retrieval model sees per epoch; the rest are targets.
         visible_negatives: Weight of the visible history titles among each target's negatives (0: masked).
+        squared_error_weight: Weight of implicit ALS's squared error beside the softmax (0: softmax only).
+        confidence: Implicit ALS's alpha in that squared error: a target weighs 1 + confidence, other titles 1.
         l2: Weight of the L2 penalty on the retrieval embeddings.
         learning_rate: Adam's learning rate for the retrieval model.
         batch_users: Users per retrieval training batch.
@@ -168,7 +170,9 @@ class HistoryConfig:
     embedding_dim: int = 64
     keep: float = 0.5
     visible_negatives: float = 0.3
-    l2: float = 1e-4
+    squared_error_weight: float = 0.03
+    confidence: float = 5.0
+    l2: float = 1e-3
     learning_rate: float = 0.005
     batch_users: int = 128
     max_epochs: int = 100

@@ -11,7 +11,11 @@ the full-softmax loss of ``trainer.retrieval``: each epoch, every user's
 training titles are split at random into a visible part (``keep``), which
 makes the vector, and the rest, the targets. Each target is a softmax over
 itself and every title the user has not rated (the visible titles count as
-negatives with weight ``visible_negatives``), plus L2 on the embeddings.
+negatives with weight ``visible_negatives``). A second term is implicit
+ALS's weighted squared error (Hu, Koren and Volinsky, 2008) on the same
+scores: 1 for a target and 0 for every title the user has not rated, with
+confidence ``1 + confidence`` on the targets; the softmax orders the top of
+the list, the squared error the depth of it. Plus L2 on the embeddings.
 The number of epochs is chosen by early stopping on the validation top-10
 of the titles the user has not rated, then the model is
 retrained on all training ratings for that many epochs.
@@ -62,7 +66,7 @@ class HistoryRetrieval(tf.keras.Model):
 
     Args:
         titles: Catalogue size (without the out-of-vocabulary row).
-        config: ``embedding_dim``, ``keep``, ``l2``.
+        config: ``embedding_dim``, ``keep``, ``visible_negatives``, ``squared_error_weight``, ``confidence``, ``l2``.
         seed: Seeds the visible/target draws.
 
     ``fit`` takes batches of rating rows; ``evaluate`` takes ``(history rows,
@@ -79,6 +83,7 @@ class HistoryRetrieval(tf.keras.Model):
                                              initializer=tf.keras.initializers.RandomNormal(stddev=0.05, seed=seed + 1))
         self.bias = self.add_weight(name="bias", shape=[titles + 1], initializer="zeros")
         self.keep, self.l2, self.seed = config.keep, config.l2, seed
+        self.squared_error_weight, self.confidence = config.squared_error_weight, config.confidence
         self.visible_log_weight = float(np.log(config.visible_negatives)) if config.visible_negatives > 0 else -1e9
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         self.top_k = tf.keras.metrics.Mean(name=f"unseen_top_{VALIDATION_K}")
@@ -105,6 +110,7 @@ class HistoryRetrieval(tf.keras.Model):
                                                    scores), axis=1, keepdims=True)
             # Each target against itself and the unrated titles: -log(e^s / (e^s + Σ)) = softplus(log Σ - s).
             loss = tf.reduce_sum(tf.nn.softplus(unrated - scores) * targets) / tf.maximum(tf.reduce_sum(targets), 1.0)
+            loss += self.squared_error_weight * weighted_squared_error(scores, targets, visible, self.confidence)
             loss += self.l2 * (tf.reduce_sum(tf.square(self.inputs_table)) + tf.reduce_sum(tf.square(self.outputs_table)))
         self.optimizer.apply_gradients(zip(tape.gradient(loss, self.trainable_variables), self.trainable_variables))
         self.loss_tracker.update_state(loss)
@@ -119,6 +125,22 @@ class HistoryRetrieval(tf.keras.Model):
 
     def tables(self) -> RetrievalTables:
         return RetrievalTables(self.inputs_table.numpy(), self.outputs_table.numpy(), self.bias.numpy())
+
+
+def weighted_squared_error(scores: tf.Tensor, targets: tf.Tensor, visible: tf.Tensor, confidence: float) -> tf.Tensor:
+    """Implicit ALS's loss on a batch: mean over users of Σ_title weight × (preference - score)².
+
+    Args:
+        scores: [B, titles] the model's scores.
+        targets: [B, titles] 1 for a held-out title (preference 1, weight ``1 + confidence``), else 0.
+        visible: [B, titles] bool, the titles the vector was pooled from: left out (weight 0).
+        confidence: Extra weight of a target over a title the user has not rated (preference 0, weight 1).
+
+    Returns:
+        A scalar.
+    """
+    weights = tf.where(visible, 0.0, 1.0 + confidence * targets)
+    return tf.reduce_mean(tf.reduce_sum(weights * tf.square(targets - scores), axis=1))
 
 
 def rating_rows(ratings: data.Columns, index: baselines.Index) -> np.ndarray:

@@ -169,6 +169,18 @@ def test_the_interpreter_is_reallocated_only_when_a_shape_changes(history_bundle
     assert ranking == direct.rank(state, listed) and [c.known for c in ranking.candidates].count(False) == 1
 
 
+def test_the_retrieval_squared_error_weighs_targets_and_leaves_out_the_visible_titles() -> None:
+    from trainer.history_retrieval import weighted_squared_error
+
+    scores = np.array([[0.5, 2.0, -1.0, 0.0], [1.0, 1.0, 1.0, 1.0]], np.float32)
+    targets = np.array([[1, 0, 0, 0], [0, 0, 1, 0]], np.float32)
+    visible = np.array([[False, True, False, False], [False] * 4])
+    # User 1: 6 × 0.5² for the target, nothing for the visible title, 1 × 1² + 1 × 0² for the rest: 2.5.
+    # User 2: 6 × 0² for the target, 1 × 1² for each of the other three: 3. Mean: 2.75.
+    assert float(weighted_squared_error(scores, targets, visible, confidence=5.0)) == pytest.approx(2.75)
+    assert float(weighted_squared_error(scores, targets, visible, confidence=0.0)) == pytest.approx((1.25 + 3.0) / 2)
+
+
 def test_history_files(tmp_path: Path) -> None:
     from edge_runtime import HistoryError, read_history
 
