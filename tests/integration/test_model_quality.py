@@ -27,6 +27,9 @@ from tests.conftest import assert_matches_schema
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The classic baselines ``edgerank eval`` reports on the test split (keys of its ``test``).
+RATING_BASELINES = ("global_mean", "biases", "biased_mf")
+RETRIEVAL_BASELINES = ("popularity", "implicit_als")
 OUTPUT = ROOT / "build" / "quality"
 
 
@@ -108,6 +111,10 @@ def test_the_history_model_meets_its_targets_with_no_user_in_the_bundle(improved
     assert test["edgerank_history_int8_tflite"]["rmse"] <= 0.895
     retrieval = test["edgerank_history_retrieval_int8_tflite"]
     assert retrieval["all_top_100"] >= 0.40 and retrieval["unseen_top_10"] >= 0.16, retrieval
+    # The demo's summary: the device model beats every baseline in every column.
+    assert test["edgerank_history_int8_tflite"]["rmse"] < min(test[name]["rmse"] for name in RATING_BASELINES)
+    for column in ("all_top_100", "unseen_top_10"):
+        assert retrieval[column] > max(test[name][column] for name in RETRIEVAL_BASELINES), (column, test)
     assert manifest["metrics"]["top_10_overlap"] >= 0.98 and manifest["metrics"]["pair_agreement"] >= 0.995
 
 
