@@ -13,12 +13,13 @@ makes the vector, and the rest, the targets. Each target is a softmax over
 itself and every title the user has not rated (the visible titles count as
 negatives with weight ``visible_negatives``). A second term is implicit
 ALS's weighted squared error (Hu, Koren and Volinsky, 2008) on the same
-scores: 1 for a target and 0 for every title the user has not rated, with
-confidence ``1 + confidence`` on the targets; the softmax orders the top of
-the list, the squared error the depth of it. Plus L2 on the embeddings.
-The number of epochs is chosen by early stopping on the validation top-10
-of the titles the user has not rated, then the model is
-retrained on all training ratings for that many epochs.
+scores: preference 1 with weight ``1 + confidence`` for a target, 0 with
+weight 1 for every title the user has not rated, the visible titles left out.
+Plus L2 on the embeddings. The term's weight, ``confidence`` and the L2
+were chosen together on the validation split. The number of epochs is
+chosen by early stopping on the validation top-10 of the titles the user
+has not rated, then the model is retrained on all training ratings for
+that many epochs.
 """
 
 from __future__ import annotations
