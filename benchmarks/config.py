@@ -112,10 +112,9 @@ class RetrievalBenchConfig:
 
     Attributes:
         corpus_sizes: Synthetic catalogue sizes (clustered candidate embeddings).
-        movielens: The retrieval model (base folder or version) whose towers'
-            embeddings are also measured; empty skips them.
+        movielens: A retrieval model (base folder or version) whose embeddings are measured too; empty: none.
         output_dir: Where results.json and recall_latency.png go.
-        dimension: Embedding size of the synthetic candidates (the towers' 32).
+        dimension: Embedding size of the synthetic candidates (the tutorial towers' 32).
         clusters: Synthetic clusters; 0 takes sqrt(N).
         spread: Standard deviation of a point around its cluster centre, per dimension
             (centres are standard normal).

@@ -1,8 +1,9 @@
 """``edgerank bench retrieval``: the tuned ScaNN index against exact search, as the catalogue grows.
 
-For each catalogue, synthetic (clustered candidate embeddings of the towers'
-dimension, N = 1,682, 100,000 and 1,000,000 by default) and the MovieLens
-towers' own embeddings (943 users against 1,664 titles):
+For each catalogue, synthetic (clustered candidate embeddings of the tutorial
+towers' dimension, N = 1,682, 100,000 and 1,000,000 by default) and the
+trained retrieval model's own query and candidate embeddings (943 users
+against 1,664 titles):
 
 * the exact top 100 of every query (brute force, the reference);
 * a ScaNN index with the settings derived from N (``trainer.scann_index``,
@@ -148,8 +149,9 @@ def main(config: RetrievalBenchConfig) -> dict:
     if config.movielens:
         from trainer.retrieval_serving import read_embeddings
 
-        towers = read_embeddings(config.movielens)  # the 943 users query the 1,664 titles
-        corpora["movielens"] = measure_corpus("movielens", towers["title_embeddings"], towers["user_embeddings"], config)
+        embeddings = read_embeddings(config.movielens)  # the 943 users query the 1,664 titles
+        corpora["movielens"] = measure_corpus("movielens", embeddings["title_embeddings"],
+                                              embeddings["user_embeddings"], config)
     report = {"machine": machine(), "config": dataclasses.asdict(config), "threads": SINGLE_THREAD,
               "corpora": corpora}
     output = Path(config.output_dir)

@@ -90,7 +90,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     metrics = train(config)
     summary = {key: metrics[key] for key in ("ranking", "retrieval", "history") if key in metrics}
     lines = [f"Trained ({config.preset} preset) into {config.output_dir}/: ranker ({config.ranking.model}) test RMSE "
-             f"{metrics['ranking']['rmse']:.4f}; retrieval top-100 {metrics['retrieval']['top_100']:.4f}"]
+             f"{metrics['ranking']['rmse']:.4f}; retrieval ({config.retrieval.model}) top-100 "
+             f"{metrics['retrieval']['top_100']:.4f}"]
     if "history" in metrics:
         lines.append(f"History model: warm-user RMSE {metrics['history']['rmse']:.4f}, retrieval top-100 "
                      f"{metrics['history']['top_100']:.4f}, unseen top-10 {metrics['history']['unseen_top_10']:.4f}")

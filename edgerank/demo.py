@@ -184,7 +184,7 @@ SUMMARY_ROWS = (
     ("popularity (baseline)", "main", ("popularity",)),
     ("implicit ALS (baseline)", "main", ("implicit_als",)),
     ("tutorials' ranker / retrieval", "tutorial", ("edgerank_ranker", "edgerank_retrieval")),
-    ("int8 ranker by user id / retrieval + ScaNN", "main", ("edgerank_ranker_int8_tflite", "edgerank_retrieval")),
+    ("int8 ranker by user id / ScaNN on the server", "main", ("edgerank_ranker_int8_tflite", "edgerank_retrieval")),
     ("history model, int8 on the device, no user id", "main",
      ("edgerank_history_int8_tflite", "edgerank_history_retrieval_int8_tflite")),
 )

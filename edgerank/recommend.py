@@ -5,7 +5,7 @@ the user's own ratings (``EdgeRanker.recommend``): no server, no user id.
 With ``--user`` (an id model, the tutorials'): given a hand-off file, it runs the device half only
 (``edge_runtime.recommend.rank_handoff``), with nothing but the edge client
 installed. Without one, it first runs the server half, ``edgerank retrieve``
-(the query tower and the ScaNN index), in a child process that needs the
+(the query model and the ScaNN index), in a child process that needs the
 trainer's environment, so this process never imports TensorFlow either way.
 """
 

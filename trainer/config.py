@@ -81,8 +81,9 @@ class RankingConfig:
     validation_fraction: float = 0.1
 
 
-#: ``RankingConfig.model`` and ``RetrievalConfig.loss`` values.
+#: ``RankingConfig.model``, ``RetrievalConfig.model`` and ``RetrievalConfig.loss`` values.
 RANKING_MODELS = ("tutorial", "autorec")
+RETRIEVAL_MODELS = ("two_tower", "history")
 RETRIEVAL_LOSSES = ("in_batch", "full_softmax")
 RETRIEVAL_OPTIMIZERS = ("adagrad", "adam")
 
@@ -91,7 +92,15 @@ RETRIEVAL_OPTIMIZERS = ("adagrad", "adam")
 class RetrievalConfig:
     """The retrieval tutorial: two 32-d towers, in-batch softmax, FactorizedTopK.
 
+    ``model`` picks what the server's retrieval model (``retrieval/<version>/``)
+    serves: ``two_tower``, the tutorial's towers over user ids (every field
+    below but the index's), or ``history``, the history model's retrieval
+    (``trainer.history_retrieval``, configured by ``HistoryConfig``): each
+    user's query is their training titles pooled, which wins on the
+    validation split. Both sit behind the same ScaNN index.
+
     Attributes:
+        model: The server's retrieval: two_tower (towers over user ids) or history (the user's titles pooled).
         embedding_dim: Size of the user and title tower embeddings.
         learning_rate: The optimizer's learning rate.
         batch_size: Training ratings per batch.
@@ -115,6 +124,7 @@ class RetrievalConfig:
         validation_fraction: Share of the training ratings held out for early stopping.
     """
 
+    model: str = "two_tower"
     embedding_dim: int = 32
     learning_rate: float = 0.1
     batch_size: int = 8192
@@ -183,12 +193,13 @@ class HistoryConfig:
 
 #: ``TrainConfig.preset`` values: the fields each changes from the dataclass defaults (the tutorials').
 #: ``best`` is what beat every classic baseline on the validation split: AutoRec (with the history
-#: model built on it) and full-softmax retrieval.
+#: model built on it) and the history retrieval on the server too; ``--retrieval-model two_tower``
+#: then trains the full-softmax towers, the best of those.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tutorial": {},
     "best": {
         "ranking": {"model": "autorec"},
-        "retrieval": {"loss": "full_softmax", "optimizer": "adam", "learning_rate": 0.01, "batch_size": 1024,
+        "retrieval": {"model": "history", "loss": "full_softmax", "optimizer": "adam", "learning_rate": 0.01, "batch_size": 1024,
                       "l2": 0.1, "embedding_dim": 64, "epochs": 30, "patience": 4},
     },
 }
@@ -204,8 +215,8 @@ class TrainConfig:
     the command line starts from ``DEFAULT_PRESET`` (``TrainConfig.from_preset``).
 
     Attributes:
-        preset: The values every other flag starts from: best (AutoRec, history model, full-softmax
-            retrieval) or tutorial (the TFRS tutorials' models and values); flags given override them.
+        preset: The values every other flag starts from: best (AutoRec, history model, history
+            retrieval on the server) or tutorial (the TFRS tutorials' models and values); flags given override them.
         data: MovieLens 100K archive (``ml-100k.zip``) or its extracted folder;
             ``None`` reads ``$EDGERANK_DATA``, else downloads through
             tensorflow-datasets.

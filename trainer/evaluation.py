@@ -14,8 +14,8 @@ What it measures, so that nothing can flatter the models:
   scores it on the edge runtime (the number a device sees), with the order
   the int8 model keeps against the SavedModel's over ``order_users`` users'
   whole catalogue (``trainer.scoring.compare``); NDCG@10 of each user's test
-  titles for every rating model; EdgeRank's retrieval from its towers'
-  embeddings.
+  titles for every rating model; EdgeRank's server retrieval from its
+  exported query and candidate embeddings.
 * The five canonical ``u1``–``u5`` splits shipped with the archive: every
   model, EdgeRank's retrained on each fold with the same configuration (the
   history model's retrieval too, as its float tables, when the artifacts have
@@ -131,9 +131,9 @@ def _edgerank_models(split: _Split, artifacts: Path, config: EvalConfig) -> dict
     history_bundle = artifacts / "edge" / "history-int8"
     if history_bundle.is_dir():
         results.update(_history_model(EdgeRanker(history_bundle), split))
-    towers = read_embeddings(artifacts / "retrieval")
-    users = dict(zip(towers["user_ids"].tolist(), towers["user_embeddings"]))
-    titles = dict(zip(towers["titles"].tolist(), towers["title_embeddings"]))
+    embeddings = read_embeddings(artifacts / "retrieval")
+    users = dict(zip(embeddings["user_ids"].tolist(), embeddings["user_embeddings"]))
+    titles = dict(zip(embeddings["titles"].tolist(), embeddings["title_embeddings"]))
     user_matrix = np.stack([users[u] for u in split.index.users])
     title_matrix = np.stack([titles[t] for t in split.index.titles])
     results["edgerank_retrieval"] = _retrieval_figures(user_matrix @ title_matrix.T, split)
@@ -164,7 +164,8 @@ def _history_model(device: Any, split: _Split) -> dict[str, dict[str, float]]:
 
 def _edgerank_on_fold(split: _Split, config: TrainConfig, history: bool) -> dict[str, dict[str, float]]:
     """EdgeRank's models retrained on a fold with ``config`` and scored on its test ratings: the ranker, the
-    id-based retrieval and, with ``history``, the history model's retrieval (its float tables)."""
+    server's retrieval (``config.retrieval.model``) and, with ``history``, the history model's retrieval (its
+    float tables; one training serves both where the server's retrieval is the history one)."""
     import tensorflow as tf
 
     from trainer import history_retrieval, retrieval
@@ -174,17 +175,21 @@ def _edgerank_on_fold(split: _Split, config: TrainConfig, history: bool) -> dict
                             config.seed, verbose=0)
     predicted = model({"user_id": tf.constant(split.test["user_id"]),
                        "movie_title": tf.constant(split.test["movie_title"])}).numpy().reshape(-1)
-    towers, _ = retrieval.train_retrieval(split.train, split.test, split.index.users, split.index.titles,
-                                          config.retrieval, config.seed, verbose=0)
-    scores = retrieval.embed(towers.user_model, split.index.users) @ retrieval.embed(
-        towers.movie_model, split.index.titles).T
-    results = {"edgerank_ranker": _rating_figures(predicted, split),
-               "edgerank_retrieval": _retrieval_figures(scores, split)}
-    if history:
+    results = {"edgerank_ranker": _rating_figures(predicted, split)}
+    if history or config.retrieval.model == "history":
         tables, _ = history_retrieval.train_history_retrieval(
             split.train, split.test, split.index.users, split.index.titles, config.history, config.seed, verbose=0)
-        histories = history_retrieval.rating_rows(split.train, split.index)
-        results["edgerank_history_retrieval"] = _retrieval_figures(tables.scores(histories), split)
+        figures = _retrieval_figures(tables.scores(history_retrieval.rating_rows(split.train, split.index)), split)
+        if history:
+            results["edgerank_history_retrieval"] = figures
+        if config.retrieval.model == "history":
+            results["edgerank_retrieval"] = figures
+    if config.retrieval.model != "history":
+        towers, _ = retrieval.train_retrieval(split.train, split.test, split.index.users, split.index.titles,
+                                              config.retrieval, config.seed, verbose=0)
+        scores = retrieval.embed(towers.user_model, split.index.users) @ retrieval.embed(
+            towers.movie_model, split.index.titles).T
+        results["edgerank_retrieval"] = _retrieval_figures(scores, split)
     return results
 
 

@@ -4,7 +4,11 @@ A user is the titles they rated, never an id: their vector is the sum of
 those titles' input embeddings divided by the square root of their number,
 and a title's score is that vector's dot product with the title's output
 embedding plus a per-title bias. Everything is one row per title, so the
-device model (``trainer.history``) computes it from the history alone.
+device model (``trainer.history``) computes it from the history alone. The
+server's retrieval model (``--retrieval-model history``) serves the same
+scores behind ScaNN: ``RetrievalTables.queries`` appends a 1 to each pooled
+vector and ``candidates`` the bias to each output embedding, so the score
+is one dot product.
 
 Training follows the denoising recipe of Mult-DAE (Liang et al., 2018) with
 the full-softmax loss of ``trainer.retrieval``: each epoch, every user's
@@ -55,11 +59,24 @@ class RetrievalTables:
     outputs: np.ndarray
     bias: np.ndarray
 
-    def scores(self, histories: np.ndarray) -> np.ndarray:
-        """[users, titles + 1] rating matrix (0: unrated) -> [users, titles] retrieval scores."""
+    def queries(self, histories: np.ndarray) -> np.ndarray:
+        """[users, titles + 1] rating matrix (0: unrated) -> [users, dim + 1]: each pooled vector and a 1.
+
+        With ``candidates`` the score is one dot product, what a nearest-neighbour
+        index (the server's ScaNN) searches. An empty history gives ``[0, …, 0, 1]``:
+        the biases alone.
+        """
         rated = (histories[:, 1:] > 0).astype(np.float32)
         pooled = rated @ self.inputs[1:] / np.sqrt(np.maximum(rated.sum(1, keepdims=True), 1.0))
-        return pooled @ self.outputs[1:].T + self.bias[1:]
+        return np.concatenate([pooled, np.ones((len(pooled), 1), np.float32)], axis=1)
+
+    def candidates(self) -> np.ndarray:
+        """[titles, dim + 1]: each title's output embedding with its bias as the last entry."""
+        return np.concatenate([self.outputs[1:], self.bias[1:, None]], axis=1)
+
+    def scores(self, histories: np.ndarray) -> np.ndarray:
+        """[users, titles + 1] rating matrix (0: unrated) -> [users, titles] retrieval scores."""
+        return self.queries(histories) @ self.candidates().T
 
 
 class HistoryRetrieval(tf.keras.Model):

@@ -8,8 +8,11 @@ Writes into ``config.output_dir`` (see the README's artifact layout):
 * ``history/<version>/``: the history-based device model (``trainer.history``:
   ``personalize``, ``score`` and ``recommend`` from the user's own ratings),
   when the ranker is AutoRec.
-* ``retrieval/<version>/``: the retrieval serving model (query tower and
-  ScaNN index, ``trainer.retrieval_serving``), with the towers' embeddings.
+* ``retrieval/<version>/``: the retrieval serving model (query model and
+  ScaNN index, ``trainer.retrieval_serving``), with every user's query and
+  every title's candidate embedding. ``config.retrieval.model`` picks the
+  queries: each user's training titles pooled by the history retrieval
+  (``history``), or the two towers' user embeddings (``two_tower``).
 * ``data/train.npz``, ``data/test.npz``: the split files
   (``trainer.splits``); conversion calibrates on the first and validates on
   the second, benchmarks draw from the second.
@@ -30,20 +33,21 @@ import numpy as np
 import tensorflow as tf
 
 from edge_runtime import atomic
-from trainer import (autorec, data, distribution, history, history_retrieval, ranking, retrieval, retrieval_serving,
-                     scann_index, serving, splits)
-from trainer.config import RANKING_MODELS, ConfigError, RankingConfig, TrainConfig
+from trainer import (autorec, baselines, data, distribution, history, history_retrieval, ranking, retrieval,
+                     retrieval_serving, scann_index, serving, splits, towers)
+from trainer.config import RANKING_MODELS, RETRIEVAL_MODELS, ConfigError, RankingConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 
 
-def _retrieval_serving(towers: retrieval.RetrievalModel, train_split: data.Columns, embeddings: dict[str, np.ndarray],
+def _retrieval_serving(query_model: tf.keras.Model, train_split: data.Columns, embeddings: dict[str, np.ndarray],
                        config: TrainConfig) -> tuple[retrieval_serving.RetrievalServing, dict]:
     """The serving model over every title, and how its index compares with exact search.
 
     ScaNN where it is installed (recall@k against exact search is measured
-    over every user), exact search otherwise. ``embeddings`` are the towers'
-    embeddings of every user and title (what ``retrieval_serving.export`` saves).
+    over every user), exact search otherwise. ``embeddings`` are every user's
+    query and every title's candidate embedding (what ``retrieval_serving.export``
+    saves); ``query_model`` maps a user id to the former.
     """
     user_ids, movie_titles = embeddings["user_ids"], embeddings["titles"]
     settings = None
@@ -57,7 +61,7 @@ def _retrieval_serving(towers: retrieval.RetrievalModel, train_split: data.Colum
     rated: dict[str, list[str]] = {}
     for user, title in zip(train_split["user_id"].tolist(), train_split["movie_title"].tolist()):
         rated.setdefault(user, []).append(title)
-    model = retrieval_serving.RetrievalServing(towers, movie_titles, embeddings["title_embeddings"], rated,
+    model = retrieval_serving.RetrievalServing(query_model, movie_titles, embeddings["title_embeddings"], rated,
                                                config.retrieval.index_k, settings)
     metrics: dict = {"index": {"kind": model.index_kind, **(dataclasses.asdict(settings) if settings else {})}}
     if settings is not None:
@@ -66,6 +70,21 @@ def _retrieval_serving(towers: retrieval.RetrievalModel, train_split: data.Colum
                                         config.retrieval.index_k)
         metrics[f"scann_recall_at_{config.retrieval.index_k}"] = scann_index.recall(served, movie_titles[exact])
     return model, metrics
+
+
+def _history_queries(tables: history_retrieval.RetrievalTables, train_split: data.Columns, user_ids: np.ndarray,
+                     movie_titles: np.ndarray) -> tuple[tf.keras.Model, dict[str, np.ndarray]]:
+    """The history retrieval as the server's query model: user id -> the user's training titles pooled.
+
+    Returns:
+        The query model (unknown ids get the empty history's query: the
+        biases alone) and the embeddings ``retrieval_serving.export`` saves.
+    """
+    rows = history_retrieval.rating_rows(train_split, baselines.Index(user_ids, movie_titles))
+    queries = tables.queries(np.vstack([np.zeros_like(rows[:1]), rows]))  # row 0: unknown users
+    embeddings = {"user_ids": user_ids, "user_embeddings": queries[1:], "titles": movie_titles,
+                  "title_embeddings": tables.candidates()}
+    return towers.string_embedding(user_ids, queries.shape[1], table=queries), embeddings
 
 
 def train_ranker(train: data.Columns, test: data.Columns, user_ids: np.ndarray, movie_titles: np.ndarray,
@@ -102,16 +121,18 @@ def _dataset(columns: data.Columns, names: tuple[str, ...]) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices({name: columns[name] for name in names})
 
 
-def _train_history(ranker: autorec.AutoRecRanker, train_split: data.Columns, test_split: data.Columns,
-                   user_ids: np.ndarray, movie_titles: np.ndarray, config: TrainConfig, verbose: int, folder: Path,
-                   fingerprint: str) -> dict:
-    """Trains the history retrieval, builds the history model on AutoRec's tables, evaluates and exports it."""
-    tables, metrics = history_retrieval.train_history_retrieval(train_split, test_split, user_ids, movie_titles,
-                                                               config.history, config.seed, verbose)
+def _export_history(ranker: autorec.AutoRecRanker, tables: history_retrieval.RetrievalTables, figures: dict,
+                    train_split: data.Columns, test_split: data.Columns, movie_titles: np.ndarray,
+                    config: TrainConfig, folder: Path, fingerprint: str) -> dict:
+    """Builds the history model on AutoRec's tables and the history retrieval's, evaluates and exports it.
+
+    Returns:
+        ``figures`` (the retrieval's test figures) with the warm users' test ``rmse``.
+    """
     model = history.HistoryModel(history.build_tables(
         ranker.title_rows.embeddings.numpy(), ranker.user_rows.embeddings.numpy()[0], tables, movie_titles,
         ranker.rating_range, config.history))
-    metrics["rmse"] = history.warm_rmse(model, train_split, test_split)
+    metrics = {**figures, "rmse": history.warm_rmse(model, train_split, test_split)}
     with atomic.directory(folder) as written:
         history.export_history(model, written)
         serving.write_extras(written, {
@@ -133,6 +154,12 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     Returns:
         The metrics written to ``metrics.json``.
     """
+    if config.retrieval.model not in RETRIEVAL_MODELS:
+        raise ConfigError(f"unknown retrieval model {config.retrieval.model!r}: choose one of "
+                          f"{', '.join(RETRIEVAL_MODELS)}")
+    if config.retrieval.model == "history" and not config.history.enabled:
+        raise ConfigError("the history retrieval model is trained with the history model: drop --no-history-enabled "
+                          "or choose --retrieval-model two_tower")
     output = Path(config.output_dir)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
@@ -168,34 +195,43 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
             "architecture": ranker.architecture(),
         }, movie_titles.tolist())
 
-    history_metrics = None
-    if config.history.enabled and isinstance(ranker, autorec.AutoRecRanker):
+    tables, history_metrics = None, None
+    has_history_model = config.history.enabled and isinstance(ranker, autorec.AutoRecRanker)
+    if has_history_model or config.retrieval.model == "history":
         started = time.perf_counter()
-        log.info("Training the history model (AutoRec fold-in and history retrieval)")
-        history_metrics = _train_history(ranker, train_split, test_split, user_ids, movie_titles, config, verbose,
-                                         output / "history" / str(version), train_fingerprint)
-        history_metrics["train_seconds"] = round(time.perf_counter() - started, 2)
-        log.info("History model, warm users: test RMSE %.4f; retrieval top-100 %.4f, unseen top-10 %.4f",
-                 history_metrics["rmse"], history_metrics["top_100"], history_metrics["unseen_top_10"])
+        log.info("Training the history retrieval (each user's own titles pooled)")
+        tables, history_figures = history_retrieval.train_history_retrieval(
+            train_split, test_split, user_ids, movie_titles, config.history, config.seed, verbose)
+        history_figures["train_seconds"] = round(time.perf_counter() - started, 2)
+        log.info("History retrieval test top-100 %.4f, unseen top-10 %.4f",
+                 history_figures["top_100"], history_figures["unseen_top_10"])
+    if has_history_model:
+        history_metrics = _export_history(ranker, tables, history_figures, train_split, test_split, movie_titles,
+                                          config, output / "history" / str(version), train_fingerprint)
+        log.info("History model, warm users: test RMSE %.4f", history_metrics["rmse"])
 
-    started = time.perf_counter()
-    log.info("Training the retrieval towers (%d epochs)", config.retrieval.epochs)
-    towers, retrieval_metrics = retrieval.train_retrieval(
-        train_split, test_split, user_ids, movie_titles, config.retrieval, config.seed, verbose, strategy)
-    retrieval_metrics["train_seconds"] = round(time.perf_counter() - started, 2)
-    log.info("Retrieval test top-10 %.4f, top-100 %.4f",
-             retrieval_metrics["top_10"], retrieval_metrics["top_100"])
-
-    embeddings = {"user_ids": user_ids, "user_embeddings": retrieval.embed(towers.user_model, user_ids),
-                  "titles": movie_titles, "title_embeddings": retrieval.embed(towers.movie_model, movie_titles)}
-    serving_model, index_metrics = _retrieval_serving(towers, train_split, embeddings, config)
+    if config.retrieval.model == "history":
+        retrieval_metrics = dict(history_figures)
+        query_model, embeddings = _history_queries(tables, train_split, user_ids, movie_titles)
+    else:
+        started = time.perf_counter()
+        log.info("Training the retrieval towers (%d epochs)", config.retrieval.epochs)
+        two_towers, retrieval_metrics = retrieval.train_retrieval(
+            train_split, test_split, user_ids, movie_titles, config.retrieval, config.seed, verbose, strategy)
+        retrieval_metrics["train_seconds"] = round(time.perf_counter() - started, 2)
+        log.info("Retrieval test top-10 %.4f, top-100 %.4f",
+                 retrieval_metrics["top_10"], retrieval_metrics["top_100"])
+        query_model = two_towers.user_model
+        embeddings = {"user_ids": user_ids, "user_embeddings": retrieval.embed(two_towers.user_model, user_ids),
+                      "titles": movie_titles, "title_embeddings": retrieval.embed(two_towers.movie_model, movie_titles)}
+    serving_model, index_metrics = _retrieval_serving(query_model, train_split, embeddings, config)
     retrieval_metrics.update(index_metrics)
     with atomic.directory(output / "retrieval" / str(version)) as folder:
         retrieval_serving.export(serving_model, folder, embeddings)
         serving.write_extras(folder, {
             "name": "movielens-retrieval", "version": version,
             "data_fingerprint": train_fingerprint, "test_metrics": retrieval_metrics,
-            "index": index_metrics["index"], "k": config.retrieval.index_k,
+            "model": config.retrieval.model, "index": index_metrics["index"], "k": config.retrieval.index_k,
         }, movie_titles.tolist())
 
     metrics = {

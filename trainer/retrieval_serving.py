@@ -1,7 +1,9 @@
 """The retrieval SavedModel for servers: raw user id in, top titles and scores out.
 
-``RetrievalServing`` holds the query tower, an index over every title's
-candidate embedding, and each user's titles rated in training. Exported in the
+``RetrievalServing`` holds the query model (user id -> query embedding:
+the two towers' user tower, or each user's training history pooled by the
+history retrieval model), an index over every title's candidate embedding,
+and each user's titles rated in training. Exported in the
 TensorFlow Serving layout (``retrieval/<version>/``) with three signatures:
 
 * ``serving_default``: ``user_id`` [B] -> ``titles`` [B, k], ``scores`` [B, k].
@@ -14,8 +16,9 @@ The index is ScaNN (``trainer.scann_index``) when ScaNN is installed, else
 exact (a matrix product and ``top_k``), so the export works everywhere. A
 ScaNN index SavedModel only loads where ``scann`` was imported first:
 ``load`` does that, and says so clearly where ScaNN is missing.
-``assets.extra/embeddings.npz`` keeps both towers' embeddings (for the scale
-benchmark and offline analysis), ``assets.extra/edgerank.json`` the model facts.
+``assets.extra/embeddings.npz`` keeps every user's query and every title's
+candidate embedding (for the scale benchmark and offline analysis),
+``assets.extra/edgerank.json`` the model facts.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ import tensorflow as tf
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.handoff import Handoff
 from trainer import scann_index, serving
-from trainer.retrieval import RetrievalModel
 
 EMBEDDINGS = "embeddings.npz"
 _USER_ID = tf.TensorSpec([None], tf.string, name="user_id")
@@ -49,21 +51,22 @@ def scann_ops():
 
 
 class RetrievalServing(tf.Module):
-    """The query tower behind an index over every title (see the module docstring).
+    """The query model behind an index over every title (see the module docstring).
 
     Args:
-        model: The trained two towers.
+        query_model: Raw user ids [B] -> query embeddings [B, d]; its first layer is the
+            ``StringLookup`` of the user ids (``trainer.towers.string_embedding``).
         titles: Every title, the candidates.
-        candidates: The candidate tower's embeddings of ``titles`` ([N, d] float32).
+        candidates: The candidates' embeddings of ``titles`` ([N, d] float32).
         rated: Per user id, the titles rated in training.
         k: Titles returned per user.
         settings: ScaNN settings; ``None`` serves exact search.
     """
 
-    def __init__(self, model: RetrievalModel, titles: np.ndarray, candidates: np.ndarray,
+    def __init__(self, query_model: tf.keras.Model, titles: np.ndarray, candidates: np.ndarray,
                  rated: dict[str, list[str]], k: int, settings: scann_index.ScannSettings | None) -> None:
         super().__init__()
-        self.query_model = model.user_model
+        self.query_model = query_model
         self.k = k
         self.titles = tf.Variable(titles.astype(object), trainable=False, dtype=tf.string)
         self.index_kind = "exact" if settings is None else "scann"
@@ -72,7 +75,7 @@ class RetrievalServing(tf.Module):
         else:
             self.searcher = scann_index.builder(scann_ops(), candidates, k, settings).build().serialize_to_module()
             self.reorder = settings.reorder
-        # Rated titles per user, in the query tower's vocabulary order (row 0: unknown users, none).
+        # Rated titles per user, in the query model's vocabulary order (row 0: unknown users, none).
         lookup = self.query_model.layers[0]
         vocabulary = lookup.get_vocabulary()  # index 0 is the out-of-vocabulary token
         rows = [[]] + [rated.get(user, []) for user in vocabulary[1:]]
@@ -135,7 +138,7 @@ def export(model: RetrievalServing, path: str | os.PathLike[str], embeddings: di
 
 
 def read_embeddings(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """The towers' embeddings ``export`` saved: ``user_ids``, ``user_embeddings`` [U, d],
+    """The embeddings ``export`` saved: ``user_ids``, ``user_embeddings`` [U, d] (the queries),
     ``titles`` and ``title_embeddings`` [T, d] (float32).
 
     Args:
@@ -149,7 +152,7 @@ def read_embeddings(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         with np.load(file, allow_pickle=False) as saved:
             embeddings = {name: saved[name] for name in ("user_ids", "user_embeddings", "titles", "title_embeddings")}
     except (OSError, KeyError, ValueError) as error:
-        raise serving.ServingLayoutError(f"cannot read the towers' embeddings {file}: {error}; run `edgerank train`") \
+        raise serving.ServingLayoutError(f"cannot read the retrieval embeddings {file}: {error}; run `edgerank train`") \
             from error
     for name in ("user_embeddings", "title_embeddings"):
         embeddings[name] = embeddings[name].astype(np.float32)

@@ -9,19 +9,23 @@ import numpy as np
 import tensorflow as tf
 
 
-def string_embedding(vocabulary: np.ndarray, dim: int) -> tf.keras.Model:
+def string_embedding(vocabulary: np.ndarray, dim: int, table: np.ndarray | None = None) -> tf.keras.Model:
     """Raw strings [B] -> embeddings [B, dim], with the vocabulary inside the model.
 
     One out-of-vocabulary bucket (index 0) and no mask token: unknown strings
     share one embedding, and the lookup converts to TFLite's built-in
     hashtable ops (no Flex), which holds while ``num_oov_indices <= 1``.
+
+    Args:
+        vocabulary: The known strings.
+        dim: Embedding size.
+        table: Fixed [len(vocabulary) + 1, dim] rows, the out-of-vocabulary row first (not
+            trained); ``None``: trainable rows, initialised at random.
     """
-    return tf.keras.Sequential(
-        [
-            tf.keras.layers.StringLookup(vocabulary=vocabulary, mask_token=None),
-            tf.keras.layers.Embedding(len(vocabulary) + 1, dim),
-        ]
-    )
+    embedding = (tf.keras.layers.Embedding(len(vocabulary) + 1, dim) if table is None else
+                 tf.keras.layers.Embedding(len(vocabulary) + 1, dim, trainable=False,
+                                           embeddings_initializer=tf.keras.initializers.Constant(table)))
+    return tf.keras.Sequential([tf.keras.layers.StringLookup(vocabulary=vocabulary, mask_token=None), embedding])
 
 
 def input_pipeline(examples: tf.data.Dataset, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:

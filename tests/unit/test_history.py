@@ -43,7 +43,7 @@ def _train_and_convert(archive: Path, output: Path) -> Path:
     train(TrainConfig(data=str(archive), output_dir=str(output), split=SplitConfig(train_fraction=0.8),
                       ranking=RankingConfig(model="autorec", autorec_hidden_units=16, autorec_max_epochs=40,
                                             autorec_patience=5),
-                      retrieval=RetrievalConfig(batch_size=128, eval_batch_size=200, epochs=1, embedding_dim=8),
+                      retrieval=RetrievalConfig(model="history"),
                       history=HistoryConfig(embedding_dim=8, max_epochs=6, patience=2, batch_users=16)), verbose=0)
     report = convert_ranker(ConvertConfig(
         saved_model=str(output / "history"), quantize="int8", output=str(output / "edge" / "history"),
@@ -124,6 +124,41 @@ def test_personalize_score_and_recommend(ranker) -> None:
     assert [c.score for c in ranking.candidates] == sorted((c.score for c in ranking.candidates), reverse=True)
     everything = ranker.retrieve(history, k=1000)
     assert len(everything) == MOVIES - len(history) and not set(everything) & set(state.rated_titles)
+
+
+def test_the_server_retrieves_with_the_history_retrieval(history_bundles: dict[str, Path]) -> None:
+    import tensorflow as tf
+
+    from edge_runtime.contract import STATE_OUTPUT
+    from trainer import retrieval_serving, scoring, serving, splits
+
+    artifacts = history_bundles["base"].parents[1]
+    assert serving.read_info(serving.resolve(artifacts / "retrieval"))["model"] == "history"
+    embeddings = retrieval_serving.read_embeddings(artifacts / "retrieval")
+    device_model = tf.saved_model.load(str(serving.resolve(artifacts / "history")))
+    served = retrieval_serving.load(serving.resolve(artifacts / "retrieval")).signatures["retrieve"]
+    histories = scoring.user_histories(splits.read_split(artifacts / "data" / "train.npz"))
+
+    def retrieve(user: str) -> tuple[list[str], np.ndarray]:
+        result = served(user_id=tf.constant([user]), k=tf.constant(MOVIES, tf.int32),
+                        exclude_rated=tf.constant(False))
+        return [t.decode() for t in result["titles"].numpy()[0]], result["scores"].numpy()[0]
+
+    # Candidates: the history model's output embeddings with the bias as one more entry.
+    candidates = embeddings["title_embeddings"]
+    assert candidates.shape == (MOVIES, 9)
+    for row, user in enumerate(embeddings["user_ids"][:10].tolist()):
+        titles, ratings = histories[user]
+        state = device_model.personalize(tf.constant(titles), tf.constant(ratings))[STATE_OUTPUT].numpy()
+        # A user's query is their training titles pooled, as the device pools them, and a 1 for the bias.
+        np.testing.assert_allclose(embeddings["user_embeddings"][row], [*state[MOVIES + 1 :], 1.0], atol=1e-5)
+        on_device = device_model.recommend(tf.constant(state), tf.constant([], tf.string))
+        server_titles, server_scores = retrieve(user)
+        np.testing.assert_allclose(server_scores, on_device["scores"].numpy()[:MOVIES], atol=1e-4)
+        assert server_titles[:5] == [t.decode() for t in on_device["titles"].numpy()[:5]]
+    # An unknown user is the empty history: the biases alone decide.
+    titles, scores = retrieve("nobody")
+    np.testing.assert_allclose(scores, np.sort(candidates[:, -1])[::-1], atol=1e-4)
 
 
 def test_the_interpreter_is_reallocated_only_when_a_shape_changes(history_bundles: dict[str, Path],
@@ -268,3 +303,6 @@ def test_eval_cross_validates_the_history_retrieval(history_bundles: dict[str, P
     assert len(folds) == 5 and all(0 < fold["all_top_10"] <= fold["all_top_50"] == 1.0 for fold in folds)  # 40 titles
     assert all(fold["unseen_top_10"] >= fold["all_top_10"] for fold in folds)
     assert "edgerank history retrieval" in (tmp_path / "results.md").read_text()
+    # The server's retrieval is the history retrieval: the same figures, on the test split and every fold.
+    assert report["test"]["edgerank_retrieval"] == pytest.approx(figures, abs=0.01)
+    assert report["per_fold"]["edgerank_retrieval"] == folds

@@ -93,7 +93,8 @@ def test_full_softmax_leaves_the_users_other_rated_titles_out() -> None:
     assert loss == pytest.approx(float(np.log(np.exp(logits).sum()) - logits[0]), rel=1e-5)
 
 
-@pytest.mark.parametrize("section, field", [("ranking", "model"), ("retrieval", "loss"), ("retrieval", "optimizer")])
+@pytest.mark.parametrize("section, field", [("ranking", "model"), ("retrieval", "model"), ("retrieval", "loss"),
+                                            ("retrieval", "optimizer")])
 def test_unknown_model_choices_are_refused_by_name(synthetic_archive: Path, tmp_path: Path, section: str,
                                                    field: str) -> None:
     from trainer.config import ConfigError
@@ -105,3 +106,14 @@ def test_unknown_model_choices_are_refused_by_name(synthetic_archive: Path, tmp_
         config.retrieval.epochs = 1
     with pytest.raises(ConfigError, match="bogus"):
         train(config, verbose=0)
+
+
+def test_the_history_retrieval_needs_the_history_model_enabled(synthetic_archive: Path, tmp_path: Path) -> None:
+    from trainer.config import ConfigError, HistoryConfig, RetrievalConfig
+    from trainer.pipeline import train
+
+    config = TrainConfig(data=str(synthetic_archive), output_dir=str(tmp_path / "out"), split=SYNTHETIC_SPLIT,
+                         retrieval=RetrievalConfig(model="history"), history=HistoryConfig(enabled=False))
+    with pytest.raises(ConfigError, match="--retrieval-model two_tower"):
+        train(config, verbose=0)
+    assert not (tmp_path / "out").exists()  # refused before anything is written
