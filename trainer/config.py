@@ -199,8 +199,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tutorial": {},
     "best": {
         "ranking": {"model": "autorec"},
-        "retrieval": {"model": "history", "loss": "full_softmax", "optimizer": "adam", "learning_rate": 0.01, "batch_size": 1024,
-                      "l2": 0.1, "embedding_dim": 64, "epochs": 30, "patience": 4},
+        "retrieval": {"model": "history", "loss": "full_softmax", "optimizer": "adam", "learning_rate": 0.01,
+                      "batch_size": 1024, "l2": 0.1, "embedding_dim": 64, "epochs": 30, "patience": 4},
     },
 }
 #: The preset ``edgerank train`` and ``edgerank demo`` start from.
@@ -216,7 +216,8 @@ class TrainConfig:
 
     Attributes:
         preset: The values every other flag starts from: best (AutoRec, history model, history
-            retrieval on the server) or tutorial (the TFRS tutorials' models and values); flags given override them.
+            retrieval on the server) or tutorial (the TFRS tutorials' models and values); flags given
+            override them.
         data: MovieLens 100K archive (``ml-100k.zip``) or its extracted folder;
             ``None`` reads ``$EDGERANK_DATA``, else downloads through
             tensorflow-datasets.

@@ -152,8 +152,8 @@ def read_embeddings(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         with np.load(file, allow_pickle=False) as saved:
             embeddings = {name: saved[name] for name in ("user_ids", "user_embeddings", "titles", "title_embeddings")}
     except (OSError, KeyError, ValueError) as error:
-        raise serving.ServingLayoutError(f"cannot read the retrieval embeddings {file}: {error}; run `edgerank train`") \
-            from error
+        raise serving.ServingLayoutError(
+            f"cannot read the retrieval embeddings {file}: {error}; run `edgerank train`") from error
     for name in ("user_embeddings", "title_embeddings"):
         embeddings[name] = embeddings[name].astype(np.float32)
     return embeddings
