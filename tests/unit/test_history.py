@@ -157,7 +157,7 @@ def test_the_server_retrieves_with_the_history_retrieval(history_bundles: dict[s
         np.testing.assert_allclose(server_scores, on_device["scores"].numpy()[:MOVIES], atol=1e-4)
         assert server_titles[:5] == [t.decode() for t in on_device["titles"].numpy()[:5]]
     # An unknown user is the empty history: the biases alone decide.
-    titles, scores = retrieve("nobody")
+    _, scores = retrieve("nobody")
     np.testing.assert_allclose(scores, np.sort(candidates[:, -1])[::-1], atol=1e-4)
 
 
