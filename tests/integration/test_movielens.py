@@ -1,17 +1,14 @@
-"""The whole pipeline on the real MovieLens 100K archive (``$EDGERANK_DATA``).
+"""The whole pipeline on the real MovieLens 100K archive (``$EDGERANK_DATA``), tutorial preset.
 
-Runs ``edgerank demo --preset tutorial`` into ``build/integration/`` and checks the tutorials'
-numbers, the artifact layout and the edge scores. It also leaves
-``build/integration/edge_reference.json`` (SavedModel scores for a set of
-requests) for ``tests/edge``, which re-scores them in the TF-free
-environments.
+Reads the session's ``edgerank demo --preset tutorial`` run (``tutorial_run``, ``conftest.py``) in
+``build/integration/`` and checks the tutorials' numbers, the artifact layout, the bench matrix,
+retrieval, two-stage recommend, eval and ``edge_reference.json``, which ``tests/edge`` re-scores in the
+TF-free environments.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,22 +29,8 @@ VARIANTS = ("float32", "float16", "dynamic", "int8")
 TUTORIAL_TEST_HEAD = [("346", "M*A*S*H (1970)"), ("602", "Volcano (1997)"), ("393", "2001: A Space Odyssey (1968)")]
 
 
-@pytest.fixture(scope="module")
-def demo() -> Path:
-    data = os.environ.get("EDGERANK_DATA")
-    if not data:
-        pytest.fail("set EDGERANK_DATA to ml-100k.zip (make test does)")
-    shutil.rmtree(OUTPUT, ignore_errors=True)  # a clean run: model version 1
-    result = subprocess.run(
-        [sys.executable, "-m", "edgerank", "demo", "--preset", "tutorial", "--data", data, "--output-dir", str(OUTPUT)],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return OUTPUT
-
-
-def test_metrics_reach_the_tutorials(demo: Path) -> None:
-    metrics = json.loads((demo / "metrics.json").read_text())
+def test_metrics_reach_the_tutorials(tutorial_run: Path) -> None:
+    metrics = json.loads((tutorial_run / "metrics.json").read_text())
     assert metrics["ranking"]["rmse"] <= 1.12
     assert metrics["retrieval"]["top_100"] >= 0.20
     assert metrics["retrieval"]["scann_recall_at_10"] >= 0.95
@@ -55,29 +38,29 @@ def test_metrics_reach_the_tutorials(demo: Path) -> None:
     assert metrics["data"]["users"] == 943 and metrics["data"]["titles"] == 1664
 
 
-def test_split_is_the_tutorials(demo: Path) -> None:
-    with np.load(demo / "data" / "test.npz") as test:
+def test_split_is_the_tutorials(tutorial_run: Path) -> None:
+    with np.load(tutorial_run / "data" / "test.npz") as test:
         head = list(zip(test["user_id"][:3].tolist(), test["movie_title"][:3].tolist()))
     assert head == TUTORIAL_TEST_HEAD
 
 
-def test_artifact_layout(demo: Path) -> None:
-    version = json.loads((demo / "metrics.json").read_text())["model_version"]
+def test_artifact_layout(tutorial_run: Path) -> None:
+    version = json.loads((tutorial_run / "metrics.json").read_text())["model_version"]
     for path in (f"ranking/{version}/saved_model.pb", f"ranking/{version}/assets.extra/edgerank.json",
                  f"retrieval/{version}/saved_model.pb", "bench/edge.json", "data/test.npz",
                  "data/train.npz", "metrics.json"):
-        assert (demo / path).is_file(), path
+        assert (tutorial_run / path).is_file(), path
     for variant in VARIANTS:
-        assert sorted(p.name for p in (demo / "edge" / variant).iterdir()) == ["manifest.json", "ranker.tflite",
+        assert sorted(p.name for p in (tutorial_run / "edge" / variant).iterdir()) == ["manifest.json", "ranker.tflite",
                                                                               "titles.txt"], variant
-        assert_matches_schema(demo / "edge" / variant / "manifest.json", "manifest")
-    assert_matches_schema(demo / "handoff" / "42.json", "handoff")
-    metrics = json.loads((demo / "edge" / "float32" / "manifest.json").read_text())["metrics"]
+        assert_matches_schema(tutorial_run / "edge" / variant / "manifest.json", "manifest")
+    assert_matches_schema(tutorial_run / "handoff" / "42.json", "handoff")
+    metrics = json.loads((tutorial_run / "edge" / "float32" / "manifest.json").read_text())["metrics"]
     assert metrics["pairs"] == 20_000 and metrics["max_abs_diff"] <= 1e-4
 
 
-def test_variants_meet_their_size_and_quality_limits(demo: Path) -> None:
-    manifests = {v: json.loads((demo / "edge" / v / "manifest.json").read_text()) for v in VARIANTS}
+def test_variants_meet_their_size_and_quality_limits(tutorial_run: Path) -> None:
+    manifests = {v: json.loads((tutorial_run / "edge" / v / "manifest.json").read_text()) for v in VARIANTS}
     for variant, manifest in manifests.items():
         metrics = manifest["metrics"]
         assert metrics["test_rmse"] - metrics["saved_model_test_rmse"] <= 0.01, variant
@@ -114,39 +97,39 @@ def _check_matrix(report: dict, counts: list[int], threads: list[int]) -> None:
                 assert cell["p50_vs_savedmodel_signature"] > 0
 
 
-def _bench(demo: Path, output: Path, *flags: str) -> dict:
-    """``edgerank bench`` of the demo's SavedModel and variants (in both runtimes) into ``output``."""
+@pytest.fixture(scope="module")
+def bench_matrix(tutorial_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``edgerank bench`` of the run's SavedModel and every variant, in both runtimes, at both thread counts
+    (with short cells, to keep the test short; ``--quick`` is run by test_model_quality); returns its folder."""
+    output = tmp_path_factory.mktemp("bench")
     result = subprocess.run(
-        [sys.executable, "-m", "edgerank", "bench", "--saved-model", str(demo / "ranking"),
-         "--models", *(str(demo / "edge" / v) for v in VARIANTS), "--data", str(demo / "data" / "test.npz"),
-         "--output-dir", str(output), *flags],
+        [sys.executable, "-m", "edgerank", "bench", "--saved-model", str(tutorial_run / "ranking"),
+         "--models", *(str(tutorial_run / "edge" / v) for v in VARIANTS),
+         "--data", str(tutorial_run / "data" / "test.npz"), "--output-dir", str(output),
+         "--warmup", "10", "--seconds-per-cell", "0.05", "--min-calls", "100", "--max-calls", "300"],
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads((output / "results.json").read_text())
+    return output
 
 
-def test_the_quick_bench_matrix(demo: Path, tmp_path: Path) -> None:
-    """What the demo prints to run next: ``--quick``, one thread count, every file written."""
-    _check_matrix(_bench(demo, tmp_path, "--quick"), [1, 10, 100, 1000], [1])
-    table = (tmp_path / "results.md").read_text()
-    assert table.count("\n| ") == len(json.loads((tmp_path / "results.json").read_text())["contenders"])
-    assert "Machine:" in table  # one row each, and the machine measured
+def test_the_bench_matrix_writes_its_table_and_plots(tutorial_run: Path, bench_matrix: Path) -> None:
+    table = (bench_matrix / "results.md").read_text()
+    assert table.count("\n| ") == 2 * len(json.loads((bench_matrix / "results.json").read_text())["contenders"])
+    assert "Machine:" in table  # one row per contender and thread count, and the machine measured
     for plot in ("latency.png", "size_rmse.png"):
-        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (demo / "bench" / "edge.json").stat().st_size > 0  # the demo's own bench: the device bundle
+        assert (bench_matrix / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tutorial_run / "bench" / "edge.json").stat().st_size > 0  # the demo's own bench: the device bundle
 
 
-def test_bench_runs_every_thread_count(demo: Path, tmp_path: Path) -> None:
-    """The matrix past ``--quick``: both thread counts (with short cells, to keep the test short)."""
-    report = _bench(demo, tmp_path, "--warmup", "10", "--seconds-per-cell", "0.05", "--min-calls", "100",
-                    "--max-calls", "300")
-    _check_matrix(report, [1, 10, 100, 1000], [1, 2])
+def test_bench_runs_every_thread_count(bench_matrix: Path) -> None:
+    _check_matrix(json.loads((bench_matrix / "results.json").read_text()), [1, 10, 100, 1000], [1, 2])
 
 
-def test_score_cli_ranks_best_first(demo: Path) -> None:
+def test_score_cli_ranks_best_first(tutorial_run: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "edgerank", "score", "--json", "--model", str(demo / "edge" / "int8" / "ranker.tflite"),
+        [sys.executable, "-m", "edgerank", "score", "--json", "--model",
+         str(tutorial_run / "edge" / "int8" / "ranker.tflite"),
          "--user", "42", "Speed (1994)", "M*A*S*H (1970)"],
         capture_output=True, text=True,
     )
@@ -156,11 +139,11 @@ def test_score_cli_ranks_best_first(demo: Path) -> None:
     assert candidates[0]["score"] >= candidates[1]["score"]
 
 
-def test_retrieval_meets_its_figures(demo: Path, tmp_path: Path) -> None:
-    metrics = json.loads((demo / "metrics.json").read_text())["retrieval"]
+def test_retrieval_meets_its_figures(tutorial_run: Path, tmp_path: Path) -> None:
+    metrics = json.loads((tutorial_run / "metrics.json").read_text())["retrieval"]
     assert metrics["index"]["kind"] == "scann" and metrics["scann_recall_at_10"] >= 0.99
     result = subprocess.run([sys.executable, "-m", "edgerank", "bench", "retrieval", "--movielens",
-                             str(demo / "retrieval"), "--output-dir", str(tmp_path)],
+                             str(tutorial_run / "retrieval"), "--output-dir", str(tmp_path)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "results.json").read_text())
@@ -173,15 +156,15 @@ def test_retrieval_meets_its_figures(demo: Path, tmp_path: Path) -> None:
     assert (tmp_path / "recall_latency.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_two_stage_recommend(demo: Path) -> None:
-    handoff = json.loads((demo / "handoff" / "42.json").read_text())
-    with np.load(demo / "data" / "train.npz") as train:
+def test_two_stage_recommend(tutorial_run: Path) -> None:
+    handoff = json.loads((tutorial_run / "handoff" / "42.json").read_text())
+    with np.load(tutorial_run / "data" / "train.npz") as train:
         rated = set(train["movie_title"][train["user_id"] == "42"].tolist())
     titles = [c["movie_title"] for c in handoff["candidates"]]
     assert len(titles) == 300 and not set(titles) & rated and handoff["retrieval"]["index"] == "scann"
     result = subprocess.run(
         [sys.executable, "-m", "edgerank", "recommend", "--json", "--user", "42", "--k", "10",
-         "--model", str(demo / "edge" / "int8"), "--retrieval", str(demo / "retrieval")],
+         "--model", str(tutorial_run / "edge" / "int8"), "--retrieval", str(tutorial_run / "retrieval")],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     picked = json.loads(result.stdout)["recommendations"]
@@ -189,8 +172,8 @@ def test_two_stage_recommend(demo: Path) -> None:
     assert [p["score"] for p in picked] == sorted((p["score"] for p in picked), reverse=True)
 
 
-def test_eval_table_has_every_baseline_and_the_folds(demo: Path) -> None:
-    report = json.loads((demo / "eval" / "results.json").read_text())
+def test_eval_table_has_every_baseline_and_the_folds(tutorial_run: Path) -> None:
+    report = json.loads((tutorial_run / "eval" / "results.json").read_text())
     test = report["test"]
     # The classic baselines land where public libraries put them on this split.
     assert test["global_mean"]["rmse"] == pytest.approx(1.125, abs=0.01)
@@ -200,31 +183,18 @@ def test_eval_table_has_every_baseline_and_the_folds(demo: Path) -> None:
     assert test["popularity"]["unseen_top_10"] == pytest.approx(0.088, abs=0.01)
     assert test["implicit_als"]["all_top_100"] == pytest.approx(0.40, abs=0.02)
     assert test["edgerank_retrieval"]["all_top_100"] == pytest.approx(
-        json.loads((demo / "metrics.json").read_text())["retrieval"]["top_100"], abs=0.005)
+        json.loads((tutorial_run / "metrics.json").read_text())["retrieval"]["top_100"], abs=0.005)
     assert all(len(runs) == 5 for runs in report["per_fold"].values())
-    assert (demo / "eval" / "results.md").read_text().count("\n| ") == len(test)
+    assert (tutorial_run / "eval" / "results.md").read_text().count("\n| ") == len(test)
 
 
-def test_write_edge_reference(demo: Path) -> None:
-    """SavedModel scores for the edge suite to reproduce without TensorFlow."""
-    import trainer  # noqa: F401
-    import tensorflow as tf
-
-    from trainer import serving
-
-    serve = tf.saved_model.load(str(serving.resolve(demo / "ranking"))).signatures["serving_default"]
-    with np.load(demo / "data" / "test.npz") as test:
-        users, titles = test["user_id"], test["movie_title"]
-    rng = np.random.default_rng(0)
-    catalogue = np.unique(titles)
-    requests = []
-    for user in ["42", *rng.choice(np.unique(users), 20, replace=False).tolist()]:
-        candidates = rng.choice(catalogue, 100, replace=False).tolist() + ["Not A Real Movie (2031)"]
-        scores = serve(user_id=tf.constant([user] * len(candidates)), movie_title=tf.constant(candidates))["rating"]
-        requests.append({"user_id": user, "candidates": candidates, "scores": scores.numpy().tolist()})
-    requests.append({"user_id": "no-such-user", "candidates": candidates,
-                     "scores": serve(user_id=tf.constant(["no-such-user"] * len(candidates)),
-                                     movie_title=tf.constant(candidates))["rating"].numpy().tolist()})
-    reference = {"model": str(demo / "edge" / "float32"), "requests": requests}
-    (demo / "edge_reference.json").write_text(json.dumps(reference))
-    assert len(requests) == 22
+def test_the_edge_reference_scores_known_and_unknown_users_and_titles(tutorial_run: Path) -> None:
+    """The SavedModel scores ``tests/edge`` reproduces without TensorFlow (conftest writes them)."""
+    reference = json.loads((tutorial_run / "edge_reference.json").read_text())
+    requests = reference["requests"]
+    assert len(requests) == 22 and requests[0]["user_id"] == "42" and requests[-1]["user_id"] == "no-such-user"
+    assert Path(reference["model"]) == tutorial_run / "edge" / "float32"
+    for request in requests:
+        assert len(request["candidates"]) == len(request["scores"]) == 101, request["user_id"]
+        assert request["candidates"][-1] == "Not A Real Movie (2031)"
+        assert np.isfinite(request["scores"]).all(), request["user_id"]

@@ -5,16 +5,23 @@
 # (debootstrap, cached outside the clone and keyed by a hash of what builds it)
 # runs under qemu-user. In it, the README's own commands for that system
 # (the bash block after its "<!-- pi-test: NAME -->" marker) install the
-# client's wheel, as a Pi user would; then the TF-free edge test suite runs
-# there (tests/edge and tests/edge_cli, hostile inputs included), every demo
-# bundle is scored and compared with x86 (tests/pi/parity.py), and
-# `edgerank bench-edge` measures cold start and peak memory, reported as a
-# ratio to the same run on x86.
+# client's wheel, as a Pi user would; then every demo bundle, id and history,
+# is scored (and the history bundles recommend, through their top-k op) and
+# compared with x86 (tests/pi/parity.py), the damaged-model tests run,
+# and `edgerank bench-edge` measures cold start and peak memory, reported as a
+# ratio to the same run on x86. The systems marked `full` run the whole TF-free
+# device suites (tests/edge and tests/edge_cli, hostile inputs included) instead
+# of the damaged-model tests alone: one per interpreter build and architecture
+# that differs in native code (LiteRT on aarch64, tflite-runtime on armv7l); the
+# other two share those interpreters' code paths (README: Raspberry Pi).
 #
 # Needs root (debootstrap, chroot, mounts), the integration artifacts of
-# `make test` (build/integration) and .venv-litert. Environment:
+# `make test` (build/integration, build/quality) and .venv-litert.
+# `run.sh --roots` builds the roots and stops (CI runs it while the x86 tests run).
+# Environment:
 #   EDGERANK_PI_CACHE  where the roots are kept (default ~/.cache/edgerank/pi)
 #   PI_SYSTEMS         which systems to run (default: all of them)
+#   PI_FULL_SUITES     `all`: the whole device suites on every system
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -22,12 +29,12 @@ CACHE=${EDGERANK_PI_CACHE:-$HOME/.cache/edgerank/pi}
 OUT=$REPO/build/pi
 ARTIFACTS=$REPO/build/integration
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-#: NAME  release  debootstrap arch  QEMU_CPU  cpuinfo  expected backend
+#: NAME  release  debootstrap arch  QEMU_CPU  cpuinfo  expected backend  device suites (full|damaged)
 SYSTEMS_TABLE="
-bookworm-arm64-litert  bookworm arm64 cortex-a72 aarch64 ai_edge_litert
-bookworm-arm64-tflite  bookworm arm64 cortex-a72 aarch64 tflite_runtime
-trixie-arm64-litert    trixie   arm64 cortex-a72 aarch64 ai_edge_litert
-bookworm-armhf-tflite  bookworm armhf cortex-a7  armv7l  tflite_runtime
+bookworm-arm64-litert  bookworm arm64 cortex-a72 aarch64 ai_edge_litert full
+bookworm-arm64-tflite  bookworm arm64 cortex-a72 aarch64 tflite_runtime damaged
+trixie-arm64-litert    trixie   arm64 cortex-a72 aarch64 ai_edge_litert damaged
+bookworm-armhf-tflite  bookworm armhf cortex-a7  armv7l  tflite_runtime full
 "
 SYSTEMS=${PI_SYSTEMS:-$(awk 'NF {print $1}' <<<"$SYSTEMS_TABLE" | xargs)}
 PACKAGES=python3,python3-venv,python3-pip,python3-numpy,ca-certificates
@@ -49,8 +56,6 @@ if [ "${1:-}" = --commands ]; then readme_commands "$2"; exit 0; fi
 if [ "${1:-}" = --systems ]; then awk 'NF {print $1}' <<<"$SYSTEMS_TABLE"; exit 0; fi
 
 [ "$(id -u)" = 0 ] || die "needs root: debootstrap, chroot and bind mounts"
-[ -f "$ARTIFACTS/edge_reference.json" ] || die "$ARTIFACTS/edge_reference.json is missing: run make test first"
-[ -x .venv-litert/bin/python ] || die ".venv-litert is missing: run make test first"
 
 host_setup() {
   if ! command -v debootstrap >/dev/null || ! [ -e /usr/bin/qemu-aarch64-static ]; then
@@ -113,8 +118,8 @@ cpuinfo() {  # aarch64|armv7l
 }
 
 
-run_system() {  # NAME release arch qemu_cpu cpu backend
-  local name=$1 release=$2 arch=$3 qemu_cpu=$4 cpu=$5 backend=$6 root work commands status=0
+run_system() {  # NAME release arch qemu_cpu cpu backend suites
+  local name=$1 release=$2 arch=$3 qemu_cpu=$4 cpu=$5 backend=$6 suites=$7 root work commands selection status=0
   root=$(root_for "$release" "$arch")
   commands=$(readme_commands "$name")
   [ -n "$commands" ] || die "README.md has no bash block after <!-- pi-test: $name -->"
@@ -136,8 +141,12 @@ run_system() {  # NAME release arch qemu_cpu cpu backend
   cp "$REPO/build/quality/data/train.npz" "$REPO/build/quality/data/test.npz" "$work/quality/data/"
   cp "$REPO/build/quality/history_reference.json" "$work/quality/"
   cpuinfo "$cpu" >"$OUT/cpuinfo-$cpu"
+  selection=""
+  [ "$suites" = damaged ] && [ "${PI_FULL_SUITES:-}" != all ] && selection="-k damaged"
   cat >"$work/test.sh" <<EOF
 set -euxo pipefail
+# Each command echoed with the seconds since the start, so that the log shows where the time goes.
+PS4='+ [\${SECONDS}s] '
 cd /root/pi
 # --- the README's commands for $name ---
 $commands
@@ -145,8 +154,8 @@ $commands
 pip install -q pytest
 # Each damaged-model probe starts a Python under qemu (seconds): a few damaged copies per variant here.
 EDGERANK_EDGE_ARTIFACTS=/root/pi/artifacts EDGERANK_EXPECT_BACKEND=$backend EDGERANK_DAMAGED_COPIES=3 EDGERANK_EMULATED=1 \
-  python -m pytest -q -p no:cacheprovider tests/edge tests/edge_cli
-python tests/pi/parity.py score artifacts parity.json
+  python -m pytest -q -p no:cacheprovider --durations=10 tests/edge tests/edge_cli $selection
+python tests/pi/parity.py score artifacts quality parity.json
 edgerank bench-edge --model edge --data artifacts/data/test.npz --output bench.json \
   --warmup 20 --repeats 300 --cold-starts 3
 EOF
@@ -166,17 +175,11 @@ EOF
 mkdir -p "$OUT"
 # Whatever happens, nothing stays mounted in the cached roots.
 trap 'release_mounts "$CACHE"' EXIT
-host_setup
 started=$SECONDS
-log "building the client's wheel"
-rm -rf "$OUT/dist"
-.venv-litert/bin/python -m pip wheel -q --no-deps . -w "$OUT/dist" >/dev/null
-log "x86 reference: scores and bench-edge"
-.venv-litert/bin/python tests/pi/parity.py score "$ARTIFACTS" "$OUT/parity-x86.json"
-.venv-litert/bin/python -m edgerank bench-edge --model build/quality/edge/history-int8 --data "$ARTIFACTS/data/test.npz" \
-  --output "$OUT/bench-x86.json" --warmup 20 --repeats 300 --cold-starts 3 >/dev/null
+host_setup
 
-# The roots build in parallel; systems that share a root run one after the other.
+# The roots build in parallel (debootstrap is mostly network and disk); `run.sh --roots` builds them
+# and stops, which .ci/run starts in the background while the x86 tests run.
 declare -A needed=()
 for name in $SYSTEMS; do
   read -r _ release arch _ < <(grep -E "^$name " <<<"$SYSTEMS_TABLE") || die "unknown system $name"
@@ -186,6 +189,17 @@ pids=()
 for key in "${!needed[@]}"; do build_root $key & pids+=($!); done
 for pid in "${pids[@]}"; do wait "$pid" || die "building a root failed"; done
 log "roots ready after $((SECONDS - started)) s"
+[ "${1:-}" = --roots ] && exit 0
+
+[ -f "$ARTIFACTS/edge_reference.json" ] || die "$ARTIFACTS/edge_reference.json is missing: run make test first"
+[ -x .venv-litert/bin/python ] || die ".venv-litert is missing: run make test first"
+log "building the client's wheel"
+rm -rf "$OUT/dist"
+.venv-litert/bin/python -m pip wheel -q --no-deps . -w "$OUT/dist" >/dev/null
+log "x86 reference: scores and bench-edge"
+.venv-litert/bin/python tests/pi/parity.py score "$ARTIFACTS" build/quality "$OUT/parity-x86.json"
+.venv-litert/bin/python -m edgerank bench-edge --model build/quality/edge/history-int8 --data "$ARTIFACTS/data/test.npz" \
+  --output "$OUT/bench-x86.json" --warmup 20 --repeats 300 --cold-starts 3 >/dev/null
 
 failed=0
 declare -A chains=()
