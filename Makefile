@@ -17,7 +17,7 @@ TFLITE_VENV := .venv-tflite
 # file's module fixtures are built once (PYTEST_WORKERS=0 runs them in one process).
 PYTEST_WORKERS ?= 2
 PYTEST_XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
-PYTEST_FLAGS ?= --durations=15
+PYTEST_FLAGS ?= --durations=30
 
 .PHONY: demo test test-fast test-unit test-integration test-edge test-edge-litert test-edge-tflite test-pi \
 	install venvs clean

@@ -92,12 +92,13 @@ remove_tree() {  # folder
 }
 
 build_root() {  # release arch
-  local root; root=$(root_for "$1" "$2")
+  local root begun=$SECONDS; root=$(root_for "$1" "$2")
   if [ -d "$root" ]; then log "reusing $root"; return; fi
   log "debootstrap $1 $2 into $root (a few minutes)"
   mkdir -p "$CACHE"; remove_tree "$root.tmp"
   bash tests/pi/build_root.sh "$1" "$2" "$root" "$PACKAGES" "$MIRROR" >"$OUT/debootstrap-$1-$2.log" 2>&1 \
     || { remove_tree "$root.tmp"; die "building the $1 $2 root failed: see $OUT/debootstrap-$1-$2.log"; }
+  log "built the $1 $2 root in $((SECONDS - begun)) s"
 }
 
 # qemu-user shows the guest this machine's x86 /proc/cpuinfo, and LiteRT then crashes in
@@ -120,6 +121,7 @@ cpuinfo() {  # aarch64|armv7l
 
 run_system() {  # NAME release arch qemu_cpu cpu backend suites
   local name=$1 release=$2 arch=$3 qemu_cpu=$4 cpu=$5 backend=$6 suites=$7 root work commands selection status=0
+  local begun=$SECONDS
   root=$(root_for "$release" "$arch")
   commands=$(readme_commands "$name")
   [ -n "$commands" ] || die "README.md has no bash block after <!-- pi-test: $name -->"
@@ -169,7 +171,7 @@ EOF
   release_mounts "$root"
   [ "$status" = 0 ] || { log "$name: FAILED (status $status); the end of its log:"; tail -n 30 "$OUT/$name.log" >&2; return 1; }
   cp "$work/parity.json" "$OUT/parity-$name.json"; cp "$work/bench.json" "$OUT/bench-$name.json"
-  log "$name: passed"
+  log "$name: passed in $((SECONDS - begun)) s"
 }
 
 mkdir -p "$OUT"
