@@ -11,9 +11,13 @@
 # and `edgerank bench-edge` measures cold start and peak memory, reported as a
 # ratio to the same run on x86. The systems marked `full` run the whole TF-free
 # device suites (tests/edge and tests/edge_cli, hostile inputs included) instead
-# of the damaged-model tests alone: one per interpreter build and architecture
-# that differs in native code (LiteRT on aarch64, tflite-runtime on armv7l); the
-# other two share those interpreters' code paths (README: Raspberry Pi).
+# of the damaged-model tests alone: LiteRT's aarch64 build on Python 3.13 (which
+# x86 never runs) and tflite-runtime's armv7l build with Debian's numpy. On the
+# two Bookworm arm64 systems (LiteRT as on Trixie, tflite-runtime's aarch64 build)
+# parity reaches every signature of every bundle and the damaged models the
+# loader; the suites' other checks are Python, run on x86 and the full systems.
+# Systems that share a root run one after the other: the full suites go to the
+# systems with a root of their own.
 #
 # Needs root (debootstrap, chroot, mounts), the integration artifacts of
 # `make test` (build/integration, build/quality) and .venv-litert.
@@ -31,9 +35,9 @@ ARTIFACTS=$REPO/build/integration
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 #: NAME  release  debootstrap arch  QEMU_CPU  cpuinfo  expected backend  device suites (full|damaged)
 SYSTEMS_TABLE="
-bookworm-arm64-litert  bookworm arm64 cortex-a72 aarch64 ai_edge_litert full
+bookworm-arm64-litert  bookworm arm64 cortex-a72 aarch64 ai_edge_litert damaged
 bookworm-arm64-tflite  bookworm arm64 cortex-a72 aarch64 tflite_runtime damaged
-trixie-arm64-litert    trixie   arm64 cortex-a72 aarch64 ai_edge_litert damaged
+trixie-arm64-litert    trixie   arm64 cortex-a72 aarch64 ai_edge_litert full
 bookworm-armhf-tflite  bookworm armhf cortex-a7  armv7l  tflite_runtime full
 "
 SYSTEMS=${PI_SYSTEMS:-$(awk 'NF {print $1}' <<<"$SYSTEMS_TABLE" | xargs)}
