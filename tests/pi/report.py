@@ -41,7 +41,7 @@ def main(out: Path, names: list[str]) -> None:
                     f"{max(worst.values()):.1e} | {cold:.2f} s ({row['cold_start_vs_x86']}×) | "
                     f"{peak:.0f} MB ({row['peak_rss_vs_x86']}×) | {p50:.0f} µs ({row['p50_vs_x86']}×) |")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print("| system (emulated) | Python | runtime | float32 max \\|diff\\| vs x86 | any variant | cold start "
+    print("| system (emulated) | Python | runtime | float32 max \\|diff\\| vs x86 | any bundle | cold start "
           "(× x86) | peak memory (× x86) | score p50, N=100 (× x86) |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
