@@ -47,7 +47,7 @@ def quick_bench(default_run: Path) -> dict:
              "--models", str(run / "edge" / "int8"), str(run / "edge" / "history-int8"),
              "--output-dir", str(run / "bench-quick"), "--tflite-runtime-python", str(TFLITE_RUNTIME),
              "--candidate-counts", "100")
-    return json.loads((default_run / "bench-quick" / "results.json").read_text())
+    return json.loads((run / "bench-quick" / "results.json").read_text())
 
 
 def test_the_autorec_int8_bundle_keeps_the_order_in_both_runtimes(default_run: Path, quick_bench: dict) -> None:
