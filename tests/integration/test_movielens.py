@@ -9,8 +9,6 @@ TF-free environments.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +19,6 @@ from tests.integration.conftest import edgerank
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-OUTPUT = ROOT / "build" / "integration"
 
 # The first test ratings of the TFRS tutorials' split, as tensorflow-datasets
 # (4.9.10, movielens/100k-ratings) yields it with shuffle(100_000, seed=42).
@@ -124,13 +120,8 @@ def test_bench_runs_every_thread_count(bench_matrix: Path) -> None:
 
 
 def test_score_cli_ranks_best_first(tutorial_run: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "edgerank", "score", "--json", "--model",
-         str(tutorial_run / "edge" / "int8" / "ranker.tflite"),
-         "--user", "42", "Speed (1994)", "M*A*S*H (1970)"],
-        capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stderr
+    result = edgerank("score", "--json", "--model", str(tutorial_run / "edge" / "int8" / "ranker.tflite"),
+                      "--user", "42", "Speed (1994)", "M*A*S*H (1970)", timeout=300)
     candidates = json.loads(result.stdout)["candidates"]
     assert {c["movie_title"] for c in candidates} == {"Speed (1994)", "M*A*S*H (1970)"}
     assert candidates[0]["score"] >= candidates[1]["score"]
@@ -139,10 +130,8 @@ def test_score_cli_ranks_best_first(tutorial_run: Path) -> None:
 def test_retrieval_meets_its_figures(tutorial_run: Path, tmp_path: Path) -> None:
     metrics = json.loads((tutorial_run / "metrics.json").read_text())["retrieval"]
     assert metrics["index"]["kind"] == "scann" and metrics["scann_recall_at_10"] >= 0.99
-    result = subprocess.run([sys.executable, "-m", "edgerank", "bench", "retrieval", "--movielens",
-                             str(tutorial_run / "retrieval"), "--output-dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
+    edgerank("bench", "retrieval", "--movielens", str(tutorial_run / "retrieval"), "--output-dir", str(tmp_path),
+             timeout=600)
     report = json.loads((tmp_path / "results.json").read_text())
     assert set(report["corpora"]) == {"synthetic_1682", "synthetic_100000", "synthetic_1000000", "movielens"}
     for name, corpus in report["corpora"].items():
@@ -159,11 +148,9 @@ def test_two_stage_recommend(tutorial_run: Path) -> None:
         rated = set(train["movie_title"][train["user_id"] == "42"].tolist())
     titles = [c["movie_title"] for c in handoff["candidates"]]
     assert len(titles) == 300 and not set(titles) & rated and handoff["retrieval"]["index"] == "scann"
-    result = subprocess.run(
-        [sys.executable, "-m", "edgerank", "recommend", "--json", "--user", "42", "--k", "10",
-         "--model", str(tutorial_run / "edge" / "int8"), "--retrieval", str(tutorial_run / "retrieval")],
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
+    result = edgerank("recommend", "--json", "--user", "42", "--k", "10",
+                      "--model", str(tutorial_run / "edge" / "int8"), "--retrieval", str(tutorial_run / "retrieval"),
+                      timeout=300)
     picked = json.loads(result.stdout)["recommendations"]
     assert len(picked) == 10 and {p["movie_title"] for p in picked} <= set(titles)
     assert [p["score"] for p in picked] == sorted((p["score"] for p in picked), reverse=True)
