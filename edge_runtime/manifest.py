@@ -49,6 +49,7 @@ from typing import Any
 
 from edge_runtime.contract import MANIFEST_FILE
 from edge_runtime.errors import EdgeRankError
+from edge_runtime.flatbuffer import DamagedFlatBuffer, check_tflite
 
 SCHEMA_VERSION = 2
 #: ``runtime.cpu_delegate`` values: the interpreter's default CPU delegate (XNNPACK) or none.
@@ -173,5 +174,7 @@ def _check_flatbuffer(path: Path, content: bytes) -> None:
     # A TFLite model is a FlatBuffer: a 4-byte root offset, then the "TFL3" identifier.
     if len(content) < 8 or content[4:8] != b"TFL3":
         raise ModelError(f"not a TFLite model (no TFL3 identifier): {path}")
-    if int.from_bytes(content[:4], "little") >= len(content):
-        raise ModelError(f"truncated TFLite model (root table past the end): {path}")
+    try:
+        check_tflite(content)
+    except DamagedFlatBuffer as error:
+        raise ModelError(f"truncated or damaged TFLite model {path}: {error}") from None

@@ -250,21 +250,31 @@ _Session(load_backend(sys.argv[2]), load_model(sys.argv[1], verify=False), 1)
 """
 
 
+def run_in_child(code: str, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs ``python -c code args…`` in a child that may crash: its output captured, no core file left behind.
+
+    Raises:
+        subprocess.TimeoutExpired: The child ran past ``timeout`` seconds (it is killed).
+    """
+    if os.name == "posix":  # a crash must not drop a core file in the user's folder
+        code = "import resource; resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n" + code
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout)
+
+
 def probe_in_child(path: os.PathLike[str], backend: Backend, timeout: float = 60.0) -> None:
     """Loads an unverified model, and scores one request with it, in a child process first.
 
-    Without a checksum, a damaged file can only be told apart by running it,
-    and interpreters crash on some damage instead of raising: tflite-runtime
-    2.14 on a truncated file, both runtimes on some flipped bytes, when
-    loading or only at the first invoke. The child takes that risk, exactly as
+    Without a checksum, damage inside the file's bounds (a truncated file is
+    refused before, by ``edge_runtime.flatbuffer``) can only be told apart by
+    running it, and both runtimes crash on some flipped bytes instead of
+    raising, when loading or only at the first invoke. The child takes that risk, exactly as
     this process would (``_Session``), so the caller does not.
 
     Raises:
         ModelError: The child crashed, failed or hung while loading or running the file.
     """
     try:
-        result = subprocess.run([sys.executable, "-c", _PROBE, os.fspath(path), backend.name],
-                                capture_output=True, text=True, timeout=timeout)
+        result = run_in_child(_PROBE, os.fspath(path), backend.name, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise ModelError(f"loading {path} did not finish within {timeout:.0f} s: the file is damaged") from None
     if result.returncode < 0:

@@ -18,7 +18,6 @@ import difflib
 import importlib.util
 import json
 import logging
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from edge_runtime.errors import EdgeRankError
 from edge_runtime.handoff import write_handoff
 from edge_runtime.manifest import ModelError
 from edge_runtime.history import read_history
-from edge_runtime.ranker import HISTORY_KIND, EdgeRanker, InputError, Ranking
+from edge_runtime.ranker import HISTORY_KIND, EdgeRanker, InputError, Ranking, run_in_child
 from edgerank.flags import add_config_arguments, config_from_args
 from edgerank.output import hide_native_logs
 from edgerank.recommend import RecommendConfig, recommend
@@ -271,8 +270,7 @@ def score_in_child(request: dict[str, Any]) -> dict:
         ModelError: The child was killed by a signal.
         InputError: The child refused the request or the model; its message.
     """
-    child = subprocess.run([sys.executable, "-c", _SCORE_IN_CHILD, json.dumps(request)],
-                           capture_output=True, text=True)
+    child = run_in_child(_SCORE_IN_CHILD, json.dumps(request))
     if child.returncode < 0:
         raise ModelError(f"{request['model']} crashed the interpreter (signal {-child.returncode}) while scoring in "
                          "a child process: the file is damaged")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import edge_runtime.ranker as ranker_module
 from edge_runtime import BackendUnavailableError, EdgeRanker, InputError, ModelError, Ranking, load_backend
 
 UNKNOWN = "Not A Real Movie (2031)"
@@ -184,17 +185,38 @@ def test_a_flipped_byte_is_refused_by_the_checksum(bundle: Path, tmp_path: Path,
 def test_a_truncated_model_is_refused(bundle: Path, tmp_path: Path) -> None:
     copy = _copy_bundle(bundle, tmp_path)
     model = copy / "ranker.tflite"
-    model.write_bytes(model.read_bytes()[:1000])
+    whole = model.read_bytes()
+    model.write_bytes(whole[:1000])
     with pytest.raises(ModelError, match=r"\(1000 bytes, expected \d+; SHA-256 differs\)"):
         EdgeRanker(copy)
+    # Without a checksum, the FlatBuffer's offsets tell a cut file before any interpreter reads it:
+    # tflite-runtime 2.14 reads past the end of one, and crashes or, with unlucky memory, hangs.
     bare = tmp_path / "bare" / "ranker.tflite"  # no manifest beside it
     bare.parent.mkdir()
-    bare.write_bytes(model.read_bytes())
-    # Without a checksum the file is loaded in a child first: tflite-runtime 2.14
-    # crashes on it there, LiteRT raises; either way this process gets a ModelError.
-    for _ in range(3):
-        with pytest.raises(ModelError, match="crashed the .* interpreter|cannot load"):
+    for length in (9, 1000, len(whole) // 2, len(whole) - 4096, len(whole) - 1):
+        bare.write_bytes(whole[:length])
+        with pytest.raises(ModelError, match=r"truncated or damaged TFLite model .* past the end"):
             EdgeRanker(bare, verify=False)
+
+
+@pytest.mark.parametrize(("probe", "timeout", "message"), [
+    ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", 60, r"crashed the \w+ interpreter \(signal 11\)"),
+    ("import time; time.sleep(30)", 1, "did not finish within 1 s: the file is damaged"),
+    ("raise RuntimeError('unsupported op')", 60, "the interpreter cannot load .*: RuntimeError: unsupported op"),
+])
+def test_a_child_that_crashes_hangs_or_fails_on_a_bare_file_is_an_error(
+        bundle: Path, monkeypatch: pytest.MonkeyPatch, probe: str, timeout: float, message: str) -> None:
+    # Damage that the structural checks cannot see is met by loading the file in a child first:
+    # whatever the child does, this process gets a ModelError and carries on.
+    monkeypatch.setattr(ranker_module, "_PROBE", probe)
+    with pytest.raises(ModelError, match=message):
+        ranker_module.probe_in_child(bundle / "ranker.tflite", load_backend(), timeout=timeout)
+    EdgeRanker(bundle)  # the parent still loads and scores
+
+
+def test_a_crashing_child_leaves_no_core_file() -> None:
+    limit = ranker_module.run_in_child("import resource; print(resource.getrlimit(resource.RLIMIT_CORE)[0])")
+    assert limit.stdout.strip() == "0"
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage that is not a model", b"\x00" * 64])
