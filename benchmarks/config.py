@@ -146,3 +146,32 @@ class RetrievalBenchConfig:
     dims_per_block: int = 1
     quick: bool = False
     seed: int = 42
+
+
+@dataclass
+class HeavyUsersConfig:
+    """The generated log (``edgerank bench heavy-users``).
+
+    Attributes:
+        output_dir: The folder ``ratings.csv`` and ``movies.csv`` are written to.
+        users: Users in the log.
+        titles: Titles in the catalogue.
+        min_history: Fewest ratings a user has.
+        max_history: Most ratings a user has (at most ``titles``).
+        popularity_exponent: Zipf exponent of title popularity (1 / rank ** exponent).
+        rank: Factors of the planted model.
+        factor_scale: Standard deviation of a user-title factor product.
+        noise: Standard deviation of the rating noise.
+        seed: Seeds the whole log.
+    """
+
+    output_dir: str = "heavy-users"
+    users: int = 300
+    titles: int = 10_000
+    min_history: int = 20
+    max_history: int = 2_000
+    popularity_exponent: float = 0.9
+    rank: int = 8
+    factor_scale: float = 0.8
+    noise: float = 0.5
+    seed: int = 0

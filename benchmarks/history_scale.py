@@ -37,7 +37,7 @@ def run_history_scale(config: HistoryScaleConfig) -> dict:
     codes[:, -1] = 1.0
     ridge = np.full(config.hidden_units + 1, 100.0, np.float32)
     ridge[-1] = 1.0
-    tables = HistoryTables(titles, codes, rng.normal(0, 0.05, config.hidden_units + 1).astype(np.float32), ridge,
+    tables = HistoryTables(titles, codes, rng.normal(0, 0.05, config.hidden_units + 1).astype(np.float32), ridge, 1.0,
                            rng.normal(0, 0.1, (rows, config.embedding_dim)).astype(np.float32),
                            rng.normal(0, 0.1, (rows, config.embedding_dim)).astype(np.float32),
                            rng.normal(0, 0.1, rows).astype(np.float32), (1.0, 5.0), 16, 300)

@@ -352,6 +352,19 @@ def cmd_bench_history_scale(args: argparse.Namespace) -> None:
     run_history_scale(config_from_args(HistoryScaleConfig, args))
 
 
+def cmd_bench_heavy_users(args: argparse.Namespace) -> None:
+    from benchmarks.config import HeavyUsersConfig
+    from benchmarks.heavy_users import write_heavy_user_log
+
+    written = write_heavy_user_log(config_from_args(HeavyUsersConfig, args))
+    folder = written["output_dir"]
+    _emit(args, written, [
+        f"Wrote {folder}/ratings.csv and movies.csv: {written['ratings']:,} ratings by {written['users']} users of "
+        f"{written['titles']:,} titles; users by ratings: {written['users_by_history']}",
+        f"Next: edgerank train --data {folder} --output-dir {folder}-artifacts, then edgerank eval --artifacts "
+        f"{folder}-artifacts --data {folder} --no-folds"])
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from edgerank.demo import run_demo
     from trainer.config import TrainConfig
@@ -396,7 +409,8 @@ def _config_command(commands: Any, name: str, config: type, handler: Any, defaul
 
 def build_parser(preset: str = DEFAULT_PRESET) -> argparse.ArgumentParser:
     """The ``edgerank`` argument parser with every subcommand; ``train`` and ``demo`` start from ``preset``."""
-    from benchmarks.config import BenchConfig, EdgeBenchConfig, HistoryScaleConfig, RetrievalBenchConfig
+    from benchmarks.config import (BenchConfig, EdgeBenchConfig, HeavyUsersConfig, HistoryScaleConfig,
+                                   RetrievalBenchConfig)
     from converters.config import BundleConfig, ConvertConfig
     from trainer.config import EvalConfig, RetrieveConfig, TrainConfig
 
@@ -456,11 +470,13 @@ def build_parser(preset: str = DEFAULT_PRESET) -> argparse.ArgumentParser:
     bench = _config_command(commands, "bench", BenchConfig, cmd_bench,
                             help="the SavedModel against every edge contender: latency, memory, size, RMSE "
                                  "(`bench retrieval`: ScaNN against exact search by catalogue size)")
-    targets = bench.add_subparsers(dest="bench_target", metavar="{retrieval,history-scale}")
+    targets = bench.add_subparsers(dest="bench_target", metavar="{retrieval,history-scale,heavy-users}")
     _config_command(targets, "retrieval", RetrievalBenchConfig, cmd_bench_retrieval,
                     help="ScaNN against exact search as the catalogue grows")
     _config_command(targets, "history-scale", HistoryScaleConfig, cmd_bench_history_scale,
                     help="the history model's size and latency for a generated catalogue (59,047 titles)")
+    _add_json_flag(_config_command(targets, "heavy-users", HeavyUsersConfig, cmd_bench_heavy_users,
+                                   help="write a generated log with heavy users and a planted model, for train and eval"))
     _config_command(commands, "demo", TrainConfig, cmd_demo, defaults=TrainConfig.from_preset(preset),
                     help="train, convert, score and bench on MovieLens into --output-dir")
     for command in {id(sub): sub for sub in _subparsers(parser)}.values():

@@ -2,14 +2,15 @@
 
 A field ``name`` becomes ``--name``; a nested dataclass field adds its own
 fields with its name as a prefix (``ranking.epochs`` -> ``--ranking-epochs``).
-The dataclass defaults are the flag defaults, and the first line of each
-field's entry under ``Attributes:`` in its class docstring is the flag's help.
+The dataclass defaults are the flag defaults, and each field's whole entry
+under ``Attributes:`` in its class docstring is the flag's help.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import re
 import types
 import typing
@@ -17,11 +18,25 @@ from typing import Any
 
 
 def attribute_docs(cls: type) -> dict[str, str]:
-    """First line of each ``name: text`` entry under ``Attributes:`` in a dataclass docstring."""
-    docs = {}
-    for match in re.finditer(r"^\s+(\w+): (.+)$", (cls.__doc__ or "").split("Attributes:")[-1], re.M):
-        docs.setdefault(match.group(1), match.group(2))
-    return docs
+    """Each ``name: text`` entry under ``Attributes:`` in a dataclass docstring, whole.
+
+    An entry's indented continuation lines are joined to it, and reST's double
+    backticks dropped, so the flag's help is the field's full description as a
+    person reads it.
+    """
+    docs: dict[str, list[str]] = {}
+    lines = inspect.cleandoc(cls.__doc__ or "").split("Attributes:")[-1].splitlines()
+    entry, indent = None, 0
+    for line in lines:
+        match = re.match(r"^(\s+)(\w+): (.+)$", line)
+        if match and (entry is None or len(match.group(1)) <= indent):
+            entry, indent = match.group(2), len(match.group(1))
+            docs.setdefault(entry, [match.group(3)])
+        elif entry is not None and line.strip() and len(line) - len(line.lstrip()) > indent:
+            docs[entry].append(line.strip())
+        else:
+            entry = None
+    return {name: re.sub(r"``(.+?)``", r"\1", " ".join(parts)) for name, parts in docs.items()}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", defaults: Any = None) -> None:

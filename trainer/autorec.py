@@ -18,6 +18,7 @@ a pair with one dot product, on device too (built-in TFLite ops only).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
@@ -94,6 +95,25 @@ class AutoRecModel(tfrs.models.Model):
         return title_rows, np.vstack([user_rows.mean(axis=0), user_rows]).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class HeldOutFit:
+    """AutoRec fitted without the validation ratings (the fit that chose the epochs), and that split.
+
+    What the history model's fold-in settings are chosen on: these codes never saw ``validation``.
+
+    Attributes:
+        title_rows: [titles + 1, hidden + 1] ``AutoRecModel.tables``'s title rows.
+        prior_row: [hidden + 1] its mean user's row.
+        fit_part: The training ratings it was fitted on.
+        validation: The training ratings it held out.
+    """
+
+    title_rows: np.ndarray
+    prior_row: np.ndarray
+    fit_part: data.Columns
+    validation: data.Columns
+
+
 class AutoRecRanker(tf.keras.Model):
     """What the ranker SavedModel and the edge model compute: lookups and one dot product.
 
@@ -105,6 +125,7 @@ class AutoRecRanker(tf.keras.Model):
         rating_range: Predictions are clipped to the data's rating scale.
 
     ``call`` and ``score`` have the tutorial ranker's contract (see ``trainer.ranking``).
+    ``train_autorec`` sets ``held_out_fit`` (``HeldOutFit``); it is not exported.
     """
 
     def __init__(self, user_ids: np.ndarray, movie_titles: np.ndarray, title_rows: np.ndarray,
@@ -193,7 +214,8 @@ def train_autorec(
 
     Returns:
         The serving model and ``{"rmse": test RMSE, "epochs": chosen epochs,
-        "validation_rmse": its validation RMSE}``.
+        "validation_rmse": its validation RMSE}``. The model's ``held_out_fit``
+        (``HeldOutFit``) keeps the fit that chose the epochs.
 
     Raises:
         ConfigError: The rating matrix would exceed ``MAX_MATRIX_BYTES``
@@ -206,8 +228,9 @@ def train_autorec(
                           "use --ranking-model tutorial on a catalogue this large")
     fit_part, validation = data.validation_split(train, config.validation_fraction, seed)
     inputs = rating_matrix(fit_part, user_ids, movie_titles)
-    _, history = _fit(inputs, config, seed, config.autorec_max_epochs, verbose, strategy,
-                      validation=rating_matrix(validation, user_ids, movie_titles))
+    held_out_model, history = _fit(inputs, config, seed, config.autorec_max_epochs, verbose, strategy,
+                                   validation=rating_matrix(validation, user_ids, movie_titles))
+    held_out_titles, held_out_users = held_out_model.tables(inputs)
     scores = history.history["val_rmse"]
     epochs = int(np.argmin(scores)) + 1
     log.info("AutoRec: %d epochs chosen on the validation split (RMSE %.4f)", epochs, scores[epochs - 1])
@@ -218,6 +241,7 @@ def train_autorec(
     scale = (float(train["user_rating"].min()), float(train["user_rating"].max()))
     with float32_policy():
         ranker = AutoRecRanker(user_ids, movie_titles, title_rows, user_rows, scale)
+    ranker.held_out_fit = HeldOutFit(held_out_titles, held_out_users[0], fit_part, validation)
     predicted = ranker({USER_INPUT: tf.constant(test["user_id"]), TITLE_INPUT: tf.constant(test["movie_title"])})
     rmse = metrics.rmse(predicted.numpy().reshape(-1), test["user_rating"])
     return ranker, {"rmse": rmse, "epochs": epochs, "validation_rmse": float(scores[epochs - 1])}

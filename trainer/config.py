@@ -155,6 +155,8 @@ class HistoryConfig:
     Attributes:
         enabled: Train and export the history model (history/<version>/) when the ranker is AutoRec.
         ridge: λ of the fold-in: how strongly a user's decoder row is pulled towards the mean user's.
+        ridge_per_rating: Candidates for how much λ grows per history rating (λ = ridge + this × ratings),
+            one chosen on the validation split; long histories need more pull than training's λ alone.
         bias_ridge: λ on the decoder bias (small: a user's mean rating is learned from few ratings).
         solver_iterations: Conjugate-gradient steps of the fold-in solve inside the model.
         recommend_k: Titles the model's recommend signature returns (at most the catalogue).
@@ -174,6 +176,7 @@ class HistoryConfig:
 
     enabled: bool = True
     ridge: float = 100.0
+    ridge_per_rating: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
     bias_ridge: float = 5.0
     solver_iterations: int = 16
     recommend_k: int = 300

@@ -16,6 +16,9 @@ What it measures, so that nothing can flatter the models:
   whole catalogue (``trainer.scoring.compare``); NDCG@10 of each user's test
   titles for every rating model; EdgeRank's server retrieval from its
   exported query and candidate embeddings.
+* Every rating model's test RMSE by the user's number of training ratings
+  (``metrics.HISTORY_BUCKETS``: under 50, 50–199, 200 or more), where a
+  fold-in that handles long histories worse than training would show.
 * The five canonical ``u1``–``u5`` splits shipped with the archive: every
   model, EdgeRank's retrained on each fold with the same configuration (the
   history model's retrieval too, as its float tables, when the artifacts have
@@ -107,10 +110,12 @@ def _baselines(split: _Split, chosen: dict[str, dict]) -> dict[str, dict[str, fl
     return results
 
 
-def _rating_figures(predicted: np.ndarray, split: _Split) -> dict[str, float]:
+def _rating_figures(predicted: np.ndarray, split: _Split) -> dict[str, Any]:
     test = split.test
     return {"rmse": metrics.rmse(predicted, test["user_rating"]),
-            "ndcg_at_10": metrics.ndcg_at_k(predicted, test["user_rating"], test["user_id"])}
+            "ndcg_at_10": metrics.ndcg_at_k(predicted, test["user_rating"], test["user_id"]),
+            "rmse_by_history": metrics.rmse_by_history_length(predicted, test["user_rating"], test["user_id"],
+                                                               split.train["user_id"])}
 
 
 def _edgerank_models(split: _Split, artifacts: Path, config: EvalConfig) -> dict[str, dict[str, float]]:
@@ -124,9 +129,10 @@ def _edgerank_models(split: _Split, artifacts: Path, config: EvalConfig) -> dict
     int8 = artifacts / "edge" / "int8"
     if int8.is_dir():
         device = EdgeRanker(int8)
-        figures = scoring.compare(device.score, reference)
+        predicted = scoring.score_pairs(device.score, split.test["user_id"], split.test["movie_title"])
+        figures = scoring.compare(device.score, reference, predicted)
         results["edgerank_ranker_int8_tflite"] = {
-            "rmse": figures["test_rmse"], "ndcg_at_10": figures["ndcg_at_10"],
+            **_rating_figures(predicted, split),
             **{key: figures[key] for key in metrics.ORDER_FIGURES}, "backend": f"{device.backend.name} {device.backend.version}"}
     history_bundle = artifacts / "edge" / "history-int8"
     if history_bundle.is_dir():
@@ -262,7 +268,8 @@ def _summarize(folds: dict[str, list[dict]]) -> dict[str, dict[str, list[float]]
 
 def markdown_table(report: dict) -> str:
     """One row per model: test RMSE, NDCG@10, the order kept against the SavedModel,
-    top-k under both protocols, the five folds' mean ± sd."""
+    top-k under both protocols, the five folds' mean ± sd; then each rating model's test RMSE by the
+    user's number of training ratings, and the new users' curve."""
     ks = [f"top_{k}" for k in metrics.TOP_KS]
     head = (["model", "test RMSE", "NDCG@10", "top-10 overlap", "pairs in order"] + [f"{k} all" for k in ks]
             + [f"{k} unseen" for k in ks] + ["u1–u5 RMSE", "u1–u5 top_100 all", "u1–u5 top_10 unseen"])
@@ -282,6 +289,19 @@ def markdown_table(report: dict) -> str:
         row += [cell(figures, f"all_{k}") for k in ks] + [cell(figures, f"unseen_{k}") for k in ks]
         row += [spread(name, "rmse"), spread(name, "all_top_100"), spread(name, "unseen_top_10")]
         lines.append("| " + " | ".join(row) + " |")
+    by_history = {name: figures["rmse_by_history"] for name, figures in report["test"].items()
+                  if figures.get("rmse_by_history")}
+    if by_history:
+        buckets = [name for name, _, _ in metrics.HISTORY_BUCKETS]
+        pairs = {bucket: next((f[bucket]["pairs"] for f in by_history.values() if bucket in f), 0)
+                 for bucket in buckets}
+        rows = ["", "Test RMSE by the user's number of training ratings", "",
+                "| model | " + " | ".join(f"{bucket} ({pairs[bucket]:,} pairs)" for bucket in buckets) + " |",
+                "|" + "---|" * (len(buckets) + 1)]
+        for name, figures in by_history.items():
+            rows.append(f"| {name.replace('_', ' ')} | "
+                        + " | ".join(cell(figures[b], "rmse") if b in figures else "" for b in buckets) + " |")
+        tables.append(rows)
     curve = report.get("new_users")
     if curve:
         sizes = curve["history_sizes"]

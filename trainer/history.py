@@ -16,7 +16,12 @@ The state is ``[predicted rating per title (titles + 1) | retrieval vector (dim)
 * Ranking is AutoRec fold-in (``trainer.autorec``). A user's decoder row ``w``
   (with its bias) minimises what training minimises for that row, with the
   L2 penalty pulling towards the mean user's row ``w̄`` instead of zero:
-  ``Σ_h (r_h - c_h·w)² + λ‖w - w̄‖²`` over the history's title codes ``c_h``.
+  ``Σ_h (r_h - c_h·w)² + λ_n‖w - w̄‖²`` over the history's ``n`` title codes
+  ``c_h``, where ``λ_n = ridge + ridge_per_rating · n`` (the bias has its own,
+  fixed λ). Training's λ alone lets a long history overfit the 500-dimensional
+  row (the trained rows are held back by early stopping, which fold-in has
+  no equivalent of), so λ grows with the history at a rate chosen on the
+  validation split (``choose_ridge_per_rating``).
   An empty history gets ``w̄``: the average user's predictions. The ridge
   system is solved inside the model by ``solver_iterations`` steps of
   Jacobi-preconditioned conjugate gradients, unrolled into built-in ops
@@ -46,10 +51,13 @@ from edge_runtime.contract import (EXCLUDE_INPUT, EXCLUDED_SCORE, HISTORY_KNOWN_
                                    RECOMMEND_SIGNATURE, RETRIEVAL_SCORES_OUTPUT, RETRIEVED_TITLES_OUTPUT, SIGNATURE,
                                    STATE_INPUT, STATE_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT)
 from trainer import metrics, scoring
+from trainer.autorec import HeldOutFit
 from trainer.config import HistoryConfig
 from trainer.formats import Columns
 from trainer.history_retrieval import RetrievalTables
 
+#: Most users ``choose_ridge_per_rating`` folds in (one exact solve per user and candidate).
+CHOICE_USERS = 400
 #: The fold-in solve stops once its preconditioned squared residual falls below this share of the first.
 CONVERGED = 1e-8
 
@@ -63,6 +71,7 @@ class HistoryTables:
         title_rows: [titles + 1, hidden + 1] AutoRec codes, centred on their catalogue mean, with a trailing 1.
         prior_row: [hidden + 1] the mean user's decoder row and bias, what fold-in starts from.
         ridge: [hidden + 1] λ per row entry (the last one is the bias's).
+        ridge_per_rating: How much λ grows per known history title (the bias's λ does not).
         retrieval_inputs: [titles + 1, dim] embeddings the history is pooled from.
         retrieval_outputs: [titles + 1, dim] embeddings the pooled vector scores.
         retrieval_bias: [titles + 1] each title's retrieval score offset.
@@ -75,6 +84,7 @@ class HistoryTables:
     title_rows: np.ndarray
     prior_row: np.ndarray
     ridge: np.ndarray
+    ridge_per_rating: float
     retrieval_inputs: np.ndarray
     retrieval_outputs: np.ndarray
     retrieval_bias: np.ndarray
@@ -87,7 +97,8 @@ class HistoryTables:
         return {"model": "history", "ranking": "autorec_fold_in", "title_vocabulary": len(self.titles),
                 "title_embedding": int(self.title_rows.shape[1]), "retrieval_embedding":
                 int(self.retrieval_inputs.shape[1]), "state_size": self.state_size,
-                "solver_iterations": self.solver_iterations, "recommend_k": self.recommend_k,
+                "solver_iterations": self.solver_iterations, "ridge_per_rating": self.ridge_per_rating,
+                "recommend_k": self.recommend_k,
                 "rating_range": list(self.rating_range), "dense": []}
 
     @property
@@ -106,6 +117,9 @@ class HistoryModel(tf.Module):
         self.title_rows = tf.constant(tables.title_rows, tf.float32)
         self.prior_row = tf.constant(tables.prior_row[None, :], tf.float32)
         self.ridge = tf.constant(tables.ridge[None, :], tf.float32)
+        growth = np.full(tables.ridge.shape, tables.ridge_per_rating, np.float32)
+        growth[-1] = 0.0  # the bias's λ stays fixed
+        self.ridge_growth = tf.constant(growth[None, :], tf.float32)
         self.retrieval_inputs = tf.constant(tables.retrieval_inputs, tf.float32)
         self.retrieval_outputs = tf.constant(tables.retrieval_outputs, tf.float32)
         self.retrieval_bias = tf.constant(tables.retrieval_bias[None, :], tf.float32)
@@ -125,6 +139,8 @@ class HistoryModel(tf.Module):
         ratings = tf.concat([history_ratings, tf.zeros([1])], 0)[:, None]        # [H + 1, 1]
         codes = tf.gather(self.title_rows, padded) * known                       # [H + 1, R]
 
+        ridge = self.ridge + self.ridge_growth * tf.reduce_sum(known)             # λ_n: [1, R]
+
         # Products with the codes as broadcast multiplies and sums: TFLite's matmul kernels repack a
         # weight matrix that changes every call, which made each solver step several times slower.
         def times_codes(row: tf.Tensor) -> tf.Tensor:                            # C w: [1, R] -> [H + 1, 1]
@@ -134,10 +150,10 @@ class HistoryModel(tf.Module):
             return tf.reduce_sum(codes * column, 0, keepdims=True)
 
         def gram(direction: tf.Tensor) -> tf.Tensor:                             # (C^T C + Λ) d: [1, R] -> [1, R]
-            return times_codes_t(times_codes(direction)) + self.ridge * direction
+            return times_codes_t(times_codes(direction)) + ridge * direction
 
         residual = times_codes_t(ratings - times_codes(self.prior_row))          # C^T (r - C w̄)
-        inverse_diagonal = 1.0 / (tf.reduce_sum(codes * codes, 0, keepdims=True) + self.ridge)
+        inverse_diagonal = 1.0 / (tf.reduce_sum(codes * codes, 0, keepdims=True) + ridge)
         step = tf.zeros_like(residual)
         preconditioned = inverse_diagonal * residual
         direction = preconditioned
@@ -190,7 +206,7 @@ def export_history(model: HistoryModel, path: str | os.PathLike[str]) -> None:
 
 
 def build_tables(title_rows: np.ndarray, prior_row: np.ndarray, retrieval: RetrievalTables, movie_titles: np.ndarray,
-                 rating_range: tuple[float, float], config: HistoryConfig) -> HistoryTables:
+                 rating_range: tuple[float, float], config: HistoryConfig, ridge_per_rating: float) -> HistoryTables:
     """The history model's tables from AutoRec's serving tables and the history retrieval model.
 
     Args:
@@ -200,18 +216,93 @@ def build_tables(title_rows: np.ndarray, prior_row: np.ndarray, retrieval: Retri
         movie_titles: The catalogue.
         rating_range: The data's rating scale.
         config: ``ridge``, ``bias_ridge``, ``solver_iterations`` and ``recommend_k``.
+        ridge_per_rating: λ's growth per history rating (``choose_ridge_per_rating``).
     """
-    # Centre the codes (the bias absorbs their mean): sigmoid codes all lean the same way, so raw ones
-    # are nearly collinear with the bias column and the float32 solve would be ill-conditioned.
+    centred, prior = _centred(title_rows, prior_row)
+    return HistoryTables(np.asarray(movie_titles).astype(str), centred.astype(np.float32),
+                         prior.astype(np.float32), _ridge(centred.shape[1], config), float(ridge_per_rating),
+                         retrieval.inputs, retrieval.outputs, retrieval.bias, rating_range,
+                         config.solver_iterations, min(config.recommend_k, len(movie_titles)))
+
+
+def _centred(title_rows: np.ndarray, prior_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Title rows with their codes centred on the catalogue mean, and the prior row that predicts the same.
+
+    Sigmoid codes all lean the same way, so raw ones are nearly collinear with
+    the bias column and the float32 solve would be ill-conditioned; the bias
+    absorbs their mean. Float64.
+    """
     mean_code = title_rows[1:, :-1].mean(axis=0)
     centred, prior = title_rows.astype(np.float64), prior_row.astype(np.float64)
     centred[:, :-1] -= mean_code
     prior[-1] += prior_row[:-1] @ mean_code  # the same predictions for the mean user
-    ridge = np.full(title_rows.shape[1], config.ridge, np.float32)
+    return centred, prior
+
+
+def _ridge(size: int, config: HistoryConfig) -> np.ndarray:
+    ridge = np.full(size, config.ridge, np.float32)
     ridge[-1] = config.bias_ridge
-    return HistoryTables(np.asarray(movie_titles).astype(str), centred.astype(np.float32),
-                         prior.astype(np.float32), ridge, retrieval.inputs, retrieval.outputs, retrieval.bias,
-                         rating_range, config.solver_iterations, min(config.recommend_k, len(movie_titles)))
+    return ridge
+
+
+def exact_fold_in(title_rows: np.ndarray, prior_row: np.ndarray, ridge: np.ndarray, ridge_per_rating: float,
+                  rows: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+    """NumPy's float64 solution of the fold-in's ridge problem (what ``personalize`` solves iteratively).
+
+    Args:
+        title_rows, prior_row: Centred tables (``HistoryTables.title_rows`` and ``prior_row``).
+        ridge: [hidden + 1] λ per row entry; ``ridge_per_rating`` its growth per rating (not the bias's).
+        rows: [n] the history's rows in ``title_rows``; ``ratings``: [n] their ratings.
+
+    Returns:
+        [hidden + 1] the user's decoder row and bias.
+    """
+    codes = title_rows[rows].astype(np.float64)
+    penalty = ridge.astype(np.float64) + ridge_per_rating * len(rows) * (np.arange(len(ridge)) < len(ridge) - 1)
+    prior = prior_row.astype(np.float64)
+    gram = codes.T @ codes + np.diag(penalty)
+    return prior + np.linalg.solve(gram, codes.T @ (np.asarray(ratings, np.float64) - codes @ prior))
+
+
+def choose_ridge_per_rating(fit: HeldOutFit, movie_titles: np.ndarray, rating_range: tuple[float, float],
+                            config: HistoryConfig, seed: int) -> tuple[float, dict[str, float]]:
+    """Picks λ's growth per history rating (``config.ridge_per_rating``) on AutoRec's validation split.
+
+    Each user's ratings in ``fit.fit_part`` are folded in exactly
+    (``exact_fold_in``) into the codes of the AutoRec fitted on them alone,
+    for each candidate, and their ratings in ``fit.validation`` predicted: the
+    codes never saw what they predict. At most ``CHOICE_USERS`` users, drawn
+    with ``seed``, take part.
+
+    Args:
+        fit: ``AutoRecRanker.held_out_fit``.
+        movie_titles: The catalogue, in the title rows' order (after row 0).
+        rating_range: Predictions are clipped to it.
+        config: ``ridge``, ``bias_ridge`` and the candidates ``ridge_per_rating``.
+        seed: Draws the users.
+
+    Returns:
+        The candidate with the lowest validation RMSE, and each candidate's RMSE (keys as strings).
+    """
+    centred, prior = _centred(fit.title_rows, fit.prior_row)
+    ridge = _ridge(centred.shape[1], config)
+    position = {title: row + 1 for row, title in enumerate(np.asarray(movie_titles).astype(str).tolist())}
+    histories, wanted = scoring.user_histories(fit.fit_part), scoring.user_histories(fit.validation)
+    users = sorted(set(histories) & set(wanted))
+    users = np.random.default_rng(seed).permutation(users)[:CHOICE_USERS].tolist()
+    errors: dict[float, list[np.ndarray]] = {candidate: [] for candidate in config.ridge_per_rating}
+    for user in users:
+        titles, ratings = histories[user]
+        rows = np.array([position[title] for title in titles])
+        target_titles, target_ratings = wanted[user]
+        target_rows = centred[[position[title] for title in target_titles]]
+        for candidate in errors:
+            row = exact_fold_in(centred, prior, ridge, candidate, rows, ratings)
+            errors[candidate].append(np.clip(target_rows @ row, *rating_range) - target_ratings)
+    rmse = {str(candidate): float(np.sqrt(np.mean(np.square(np.concatenate(values)))))
+            for candidate, values in errors.items()}
+    best = min(errors, key=lambda candidate: rmse[str(candidate)])
+    return float(best), rmse
 
 
 def warm_rmse(model: HistoryModel, train: Columns, test: Columns) -> float:

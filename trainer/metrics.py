@@ -32,6 +32,32 @@ def rmse(predictions: np.ndarray, ratings: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(predictions, np.float64) - ratings) ** 2)))
 
 
+#: Buckets of users by their number of training ratings: (name, fewest, most or ``None``).
+HISTORY_BUCKETS = (("under 50", 0, 49), ("50-199", 50, 199), ("200 or more", 200, None))
+
+
+def rmse_by_history_length(predictions: np.ndarray, ratings: np.ndarray, users: np.ndarray,
+                           train_users: np.ndarray) -> dict[str, dict[str, float | int]]:
+    """RMSE of test pairs grouped by how many training ratings their user has (``HISTORY_BUCKETS``).
+
+    Args:
+        predictions, ratings, users: One row per test pair.
+        train_users: The user of each training rating.
+
+    Returns:
+        ``{bucket: {"rmse": …, "pairs": …}}`` for each bucket that has test pairs.
+    """
+    known, counts = np.unique(np.asarray(train_users).astype(str), return_counts=True)
+    lengths = dict(zip(known.tolist(), counts.tolist()))
+    per_pair = np.array([lengths.get(user, 0) for user in np.asarray(users).astype(str).tolist()])
+    result = {}
+    for name, fewest, most in HISTORY_BUCKETS:
+        chosen = (per_pair >= fewest) & (per_pair <= (most if most is not None else per_pair.max(initial=0)))
+        if chosen.any():
+            result[name] = {"rmse": rmse(predictions[chosen], ratings[chosen]), "pairs": int(chosen.sum())}
+    return result
+
+
 def top_k_accuracy(scores: np.ndarray, test_rows: np.ndarray, test_columns: np.ndarray,
                    seen: list[np.ndarray] | None = None, ks: tuple[int, ...] = TOP_KS) -> dict[str, float]:
     """Share of test ratings whose title ranks within the user's top k.

@@ -57,8 +57,10 @@ def new_user_curve(ratings: data.Columns, user_ids: np.ndarray, movie_titles: np
     title_rows, user_rows = ranker.title_rows.embeddings.numpy(), ranker.user_rows.embeddings.numpy()
     empty = RetrievalTables(*(np.zeros((len(movie_titles) + 1, 1), np.float32) for _ in range(2)),
                             np.zeros(len(movie_titles) + 1, np.float32))
+    ridge_per_rating, _ = history.choose_ridge_per_rating(ranker.held_out_fit, movie_titles, ranker.rating_range,
+                                                          config.history, config.seed)
     model = history.HistoryModel(history.build_tables(title_rows, user_rows[0], empty, movie_titles,
-                                                      ranker.rating_range, config.history))
+                                                      ranker.rating_range, config.history, ridge_per_rating))
     personalize, score = scoring.saved_history_functions(model)
     index = baselines.Index(known_users, movie_titles)
     item_biases = baselines.Biases(index).fit(train)

@@ -127,12 +127,18 @@ def _export_history(ranker: autorec.AutoRecRanker, tables: history_retrieval.Ret
     """Builds the history model on AutoRec's tables and the history retrieval's, evaluates and exports it.
 
     Returns:
-        ``figures`` (the retrieval's test figures) with the warm users' test ``rmse``.
+        ``figures`` (the retrieval's test figures) with the warm users' test ``rmse``, the fold-in's
+        ``ridge_per_rating`` and each candidate's validation RMSE (``ridge_per_rating_validation_rmse``).
     """
+    ridge_per_rating, candidates = history.choose_ridge_per_rating(
+        ranker.held_out_fit, movie_titles, ranker.rating_range, config.history, config.seed)
+    log.info("History fold-in: λ grows by %g per history rating (validation RMSE by candidate: %s)",
+             ridge_per_rating, candidates)
     model = history.HistoryModel(history.build_tables(
         ranker.title_rows.embeddings.numpy(), ranker.user_rows.embeddings.numpy()[0], tables, movie_titles,
-        ranker.rating_range, config.history))
-    metrics = {**figures, "rmse": history.warm_rmse(model, train_split, test_split)}
+        ranker.rating_range, config.history, ridge_per_rating))
+    metrics = {**figures, "rmse": history.warm_rmse(model, train_split, test_split),
+               "ridge_per_rating": ridge_per_rating, "ridge_per_rating_validation_rmse": candidates}
     with atomic.directory(folder) as written:
         history.export_history(model, written)
         serving.write_extras(written, {

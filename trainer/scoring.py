@@ -202,8 +202,10 @@ def reference_scores(score: PairScorer, pairs: Columns, titles: Sequence[str], u
                      catalogue_scores(lambda user, some: score([user] * len(some), some), chosen, titles))
 
 
-def compare(score: UserScorer, reference: Reference) -> dict[str, float | int]:
+def compare(score: UserScorer, reference: Reference, pair_scores: np.ndarray | None = None) -> dict[str, float | int]:
     """Scores what ``reference`` holds with another model, one user at a time, and compares.
+
+    ``pair_scores``, when given, are ``score``'s scores of ``reference.pairs``, already computed.
 
     Returns:
         ``pairs``, ``max_abs_diff`` (against the SavedModel, over the pairs),
@@ -212,7 +214,7 @@ def compare(score: UserScorer, reference: Reference) -> dict[str, float | int]:
         ``order_titles`` and ``metrics.order_agreement``'s figures.
     """
     pairs = reference.pairs
-    scores = score_pairs(score, pairs["user_id"], pairs["movie_title"])
+    scores = score_pairs(score, pairs["user_id"], pairs["movie_title"]) if pair_scores is None else pair_scores
     return {
         "pairs": len(scores), "max_abs_diff": float(np.max(np.abs(scores - reference.pair_scores))),
         "test_rmse": metrics.rmse(scores, pairs["user_rating"]),

@@ -169,7 +169,16 @@ def test_eval_table_has_every_baseline_and_the_folds(tutorial_run: Path) -> None
     assert test["edgerank_retrieval"]["all_top_100"] == pytest.approx(
         json.loads((tutorial_run / "metrics.json").read_text())["retrieval"]["top_100"], abs=0.005)
     assert all(len(runs) == 5 for runs in report["per_fold"].values())
-    assert (tutorial_run / "eval" / "results.md").read_text().count("\n| ") == len(test)
+    table = (tutorial_run / "eval" / "results.md").read_text()
+    models, by_history = table.split("Test RMSE by the user's number of training ratings\n\n")
+    assert models.count("\n| ") == len(test)
+    # Every rating model by its users' training ratings: the buckets' pairs are the whole test split.
+    rating_models = [name for name, figures in test.items() if "rmse" in figures]
+    assert by_history.count("\n| ") == len(rating_models)
+    for name in rating_models:
+        buckets = test[name]["rmse_by_history"]
+        assert sum(bucket["pairs"] for bucket in buckets.values()) == 20_000, name
+        assert min(b["rmse"] for b in buckets.values()) <= test[name]["rmse"] <= max(b["rmse"] for b in buckets.values())
 
 
 def test_the_edge_reference_scores_known_and_unknown_users_and_titles(tutorial_run: Path) -> None:

@@ -60,6 +60,20 @@ def test_every_flag_of_every_command_has_a_help_line() -> None:
                 assert words, f"edgerank {name} {action.option_strings[0]} has no help line"
 
 
+def test_a_config_flag_s_help_is_its_field_s_whole_description() -> None:
+    # The docstring entries run over several lines; the help joins them, without reST's backticks.
+    docs = flags.attribute_docs(type(TrainConfig().history))
+    assert docs["ridge_per_rating"] == ("Candidates for how much λ grows per history rating (λ = ridge + this × "
+                                        "ratings), one chosen on the validation split; long histories need more "
+                                        "pull than training's λ alone.")
+    commands = dict(_subparsers(cli.build_parser()))
+    for name in ("train", "eval", "convert", "bundle", "bench", "bench-edge", "retrieve", "recommend"):
+        for action in commands[name]._actions:
+            if action.option_strings and action.dest not in ("help", "json", "verbose"):
+                words = action.help.rsplit(" (default:", 1)[0]
+                assert words.endswith((".", ")")) and "``" not in words, (name, action.dest, words)
+
+
 def test_python_dash_m_edgerank_runs_the_front_door() -> None:
     result = _edgerank("train", "--help")
     assert result.returncode == 0 and result.stdout.startswith("usage: edgerank train")

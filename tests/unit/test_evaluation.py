@@ -111,8 +111,18 @@ def test_eval_reports_every_model_on_the_same_split(trained: Path, bundles: dict
     assert all(len(runs) == 5 for runs in report["per_fold"].values())
     mean, spread = report["folds"]["biases"]["rmse"]
     assert 0 < mean < 2 and spread >= 0
+    # Every rating model's RMSE by the users' training ratings: these 30 users have fewer than 50 each, so all
+    # their test pairs are in the first bucket, whose RMSE is the overall one.
+    rating_models = {name for name, figures in test.items() if "rmse" in figures}
+    assert rating_models == {"global_mean", "biases", "biased_mf", "edgerank_ranker", "edgerank_ranker_int8_tflite"}
+    for name in rating_models:
+        assert test[name]["rmse_by_history"] == {"under 50": {"rmse": pytest.approx(test[name]["rmse"], abs=1e-9),
+                                                              "pairs": 200}}, name
     table = (tmp_path / "results.md").read_text()
-    assert table.count("\n| ") == len(test) and "u1–u5 RMSE" in table and "pairs in order" in table
+    main, by_history = table.split("\n\nTest RMSE by the user's number of training ratings\n\n")
+    assert main.count("\n| ") == len(test) and "u1–u5 RMSE" in main and "pairs in order" in main
+    assert by_history.startswith("| model | under 50 (200 pairs) | 50-199 (0 pairs) | 200 or more (0 pairs) |")
+    assert by_history.count("\n| ") == len(rating_models)
 
     # Without the baselines: EdgeRank's models alone, with the same figures.
     alone = run_eval(EvalConfig(data=str(synthetic_archive), artifacts=str(trained), output_dir=str(tmp_path / "alone"),
