@@ -25,13 +25,15 @@ import numpy as np
 
 from benchmarks.config import HeavyUsersConfig
 from trainer.config import ConfigError
+from trainer.metrics import HISTORY_BUCKETS
 
 
 def write_heavy_user_log(config: HeavyUsersConfig) -> dict:
     """Writes ``ratings.csv`` and ``movies.csv`` into ``config.output_dir``.
 
     Returns:
-        What was written: users, titles, ratings, and the users per history-length bucket.
+        What was written: users, titles, ratings, and the users in each of ``eval``'s history-length
+        buckets (``trainer.metrics.HISTORY_BUCKETS``, by all their ratings).
 
     Raises:
         ConfigError: The history bounds do not fit the catalogue, or there are no users.
@@ -72,7 +74,7 @@ def write_heavy_user_log(config: HeavyUsersConfig) -> dict:
     with open(folder / "movies.csv", "w", encoding="utf-8") as out:
         out.write("movieId,title,genres\n")
         out.writelines(f"{n + 1},Generated Title {n + 1} ({1900 + n % 120}),Drama\n" for n in range(config.titles))
-    buckets = {"under 50": int((lengths < 50).sum()), "50-199": int(((lengths >= 50) & (lengths < 200)).sum()),
-               "200 or more": int((lengths >= 200).sum())}
+    buckets = {name: int(((lengths >= fewest) & (lengths <= (most or config.max_history))).sum())
+               for name, fewest, most in HISTORY_BUCKETS}
     return {"output_dir": str(folder), "users": config.users, "titles": config.titles,
             "ratings": int(len(ratings)), "users_by_history": buckets}

@@ -30,6 +30,7 @@ Writes ``results.json`` and ``results.md`` into ``output_dir``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import sys
@@ -70,6 +71,12 @@ class _Split:
 
     def test_cells(self) -> tuple[np.ndarray, np.ndarray]:
         return self.index.rows(self.test["user_id"]), self.index.columns(self.test["movie_title"])
+
+    @functools.cached_property
+    def test_history_lengths(self) -> np.ndarray:
+        """Each test pair's user's number of training ratings."""
+        counts = np.bincount(self.index.rows(self.train["user_id"]), minlength=len(self.index.users))
+        return counts[self.index.rows(self.test["user_id"])]
 
     def seen(self) -> list[np.ndarray]:
         rows, columns = self.index.rows(self.train["user_id"]), self.index.columns(self.train["movie_title"])
@@ -114,8 +121,8 @@ def _rating_figures(predicted: np.ndarray, split: _Split) -> dict[str, Any]:
     test = split.test
     return {"rmse": metrics.rmse(predicted, test["user_rating"]),
             "ndcg_at_10": metrics.ndcg_at_k(predicted, test["user_rating"], test["user_id"]),
-            "rmse_by_history": metrics.rmse_by_history_length(predicted, test["user_rating"], test["user_id"],
-                                                               split.train["user_id"])}
+            "rmse_by_history": metrics.rmse_by_history_length(predicted, test["user_rating"],
+                                                               split.test_history_lengths)}
 
 
 def _edgerank_models(split: _Split, artifacts: Path, config: EvalConfig) -> dict[str, dict[str, float]]:

@@ -36,23 +36,20 @@ def rmse(predictions: np.ndarray, ratings: np.ndarray) -> float:
 HISTORY_BUCKETS = (("under 50", 0, 49), ("50-199", 50, 199), ("200 or more", 200, None))
 
 
-def rmse_by_history_length(predictions: np.ndarray, ratings: np.ndarray, users: np.ndarray,
-                           train_users: np.ndarray) -> dict[str, dict[str, float | int]]:
+def rmse_by_history_length(predictions: np.ndarray, ratings: np.ndarray,
+                           history_lengths: np.ndarray) -> dict[str, dict[str, float | int]]:
     """RMSE of test pairs grouped by how many training ratings their user has (``HISTORY_BUCKETS``).
 
     Args:
-        predictions, ratings, users: One row per test pair.
-        train_users: The user of each training rating.
+        predictions, ratings: One row per test pair.
+        history_lengths: One row per test pair: its user's number of training ratings.
 
     Returns:
         ``{bucket: {"rmse": …, "pairs": …}}`` for each bucket that has test pairs.
     """
-    known, counts = np.unique(np.asarray(train_users).astype(str), return_counts=True)
-    lengths = dict(zip(known.tolist(), counts.tolist()))
-    per_pair = np.array([lengths.get(user, 0) for user in np.asarray(users).astype(str).tolist()])
     result = {}
     for name, fewest, most in HISTORY_BUCKETS:
-        chosen = (per_pair >= fewest) & (per_pair <= (most if most is not None else per_pair.max(initial=0)))
+        chosen = (history_lengths >= fewest) & (history_lengths <= (np.inf if most is None else most))
         if chosen.any():
             result[name] = {"rmse": rmse(predictions[chosen], ratings[chosen]), "pairs": int(chosen.sum())}
     return result
