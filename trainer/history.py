@@ -41,6 +41,7 @@ on the catalogue alone.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -257,11 +258,18 @@ def exact_fold_in(title_rows: np.ndarray, prior_row: np.ndarray, ridge: np.ndarr
     Returns:
         [hidden + 1] the user's decoder row and bias.
     """
+    return exact_fold_ins(title_rows, prior_row, ridge, (ridge_per_rating,), rows, ratings)[0]
+
+
+def exact_fold_ins(title_rows: np.ndarray, prior_row: np.ndarray, ridge: np.ndarray, rates: Sequence[float],
+                   rows: np.ndarray, ratings: np.ndarray) -> list[np.ndarray]:
+    """``exact_fold_in`` for each λ growth in ``rates``, the history's Gram matrix formed once."""
     codes = title_rows[rows].astype(np.float64)
-    penalty = ridge.astype(np.float64) + ridge_per_rating * len(rows) * (np.arange(len(ridge)) < len(ridge) - 1)
     prior = prior_row.astype(np.float64)
-    gram = codes.T @ codes + np.diag(penalty)
-    return prior + np.linalg.solve(gram, codes.T @ (np.asarray(ratings, np.float64) - codes @ prior))
+    gram = codes.T @ codes
+    right = codes.T @ (np.asarray(ratings, np.float64) - codes @ prior)
+    grows = (np.arange(len(ridge)) < len(ridge) - 1) * float(len(rows))  # not the bias's λ
+    return [prior + np.linalg.solve(gram + np.diag(ridge.astype(np.float64) + rate * grows), right) for rate in rates]
 
 
 def choose_ridge_per_rating(fit: HeldOutFit, movie_titles: np.ndarray, rating_range: tuple[float, float],
@@ -296,8 +304,7 @@ def choose_ridge_per_rating(fit: HeldOutFit, movie_titles: np.ndarray, rating_ra
         rows = np.array([position[title] for title in titles])
         target_titles, target_ratings = wanted[user]
         target_rows = centred[[position[title] for title in target_titles]]
-        for candidate in errors:
-            row = exact_fold_in(centred, prior, ridge, candidate, rows, ratings)
+        for candidate, row in zip(errors, exact_fold_ins(centred, prior, ridge, list(errors), rows, ratings)):
             errors[candidate].append(np.clip(target_rows @ row, *rating_range) - target_ratings)
     rmse = {str(candidate): float(np.sqrt(np.mean(np.square(np.concatenate(values)))))
             for candidate, values in errors.items()}
