@@ -41,7 +41,11 @@ class _Reader:
         return struct.unpack_from(fmt, self.content, at)[0]
 
     def table(self, at: int, what: str) -> tuple[int, int, int]:
-        """Checks the table at ``at``, its fields and its vtable lie in the file; returns (table, vtable, vtable size)."""
+        """Checks that the table at ``at``, its fields and its vtable lie in the file.
+
+        Returns:
+            ``(table, vtable, vtable size)``, what ``field`` takes.
+        """
         vtable = at - self.scalar("<i", at, what)
         vtable_size = self.scalar("<H", vtable, f"the vtable of {what}")
         table_size = self.scalar("<H", vtable + 2, f"the vtable of {what}")

@@ -118,9 +118,7 @@ class HistoryModel(tf.Module):
         self.title_rows = tf.constant(tables.title_rows, tf.float32)
         self.prior_row = tf.constant(tables.prior_row[None, :], tf.float32)
         self.ridge = tf.constant(tables.ridge[None, :], tf.float32)
-        growth = np.full(tables.ridge.shape, tables.ridge_per_rating, np.float32)
-        growth[-1] = 0.0  # the bias's λ stays fixed
-        self.ridge_growth = tf.constant(growth[None, :], tf.float32)
+        self.ridge_growth = tf.constant(ridge_growth(len(tables.ridge), tables.ridge_per_rating)[None, :], tf.float32)
         self.retrieval_inputs = tf.constant(tables.retrieval_inputs, tf.float32)
         self.retrieval_outputs = tf.constant(tables.retrieval_outputs, tf.float32)
         self.retrieval_bias = tf.constant(tables.retrieval_bias[None, :], tf.float32)
@@ -240,6 +238,13 @@ def _centred(title_rows: np.ndarray, prior_row: np.ndarray) -> tuple[np.ndarray,
     return centred, prior
 
 
+def ridge_growth(size: int, ridge_per_rating: float) -> np.ndarray:
+    """[size] how much each row entry's λ grows per history rating: ``ridge_per_rating``, but 0 for the bias."""
+    growth = np.full(size, ridge_per_rating, np.float64)
+    growth[-1] = 0.0
+    return growth
+
+
 def _ridge(size: int, config: HistoryConfig) -> np.ndarray:
     ridge = np.full(size, config.ridge, np.float32)
     ridge[-1] = config.bias_ridge
@@ -268,8 +273,8 @@ def exact_fold_ins(title_rows: np.ndarray, prior_row: np.ndarray, ridge: np.ndar
     prior = prior_row.astype(np.float64)
     gram = codes.T @ codes
     right = codes.T @ (np.asarray(ratings, np.float64) - codes @ prior)
-    grows = (np.arange(len(ridge)) < len(ridge) - 1) * float(len(rows))  # not the bias's λ
-    return [prior + np.linalg.solve(gram + np.diag(ridge.astype(np.float64) + rate * grows), right) for rate in rates]
+    penalties = [ridge.astype(np.float64) + len(rows) * ridge_growth(len(ridge), rate) for rate in rates]
+    return [prior + np.linalg.solve(gram + np.diag(penalty), right) for penalty in penalties]
 
 
 def choose_ridge_per_rating(fit: HeldOutFit, movie_titles: np.ndarray, rating_range: tuple[float, float],

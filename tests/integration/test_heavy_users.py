@@ -54,7 +54,7 @@ def test_personalize_matches_the_exact_fold_in_on_the_heavy_users(heavy_run: dic
     import tensorflow as tf
 
     from trainer import scoring, serving, splits
-    from trainer.config import HistoryConfig
+    from trainer.config import TrainConfig
     from trainer.history import build_tables, exact_fold_in
     from trainer.history_retrieval import RetrievalTables
 
@@ -70,7 +70,8 @@ def test_personalize_matches_the_exact_fold_in_on_the_heavy_users(heavy_run: dic
     empty = RetrievalTables(np.zeros((len(titles) + 1, 1), np.float32), np.zeros((len(titles) + 1, 1), np.float32),
                             np.zeros(len(titles) + 1, np.float32))
     low, high = architecture["rating_range"]
-    tables = build_tables(title_rows, user_rows[0], empty, np.array(titles), (low, high), HistoryConfig(),
+    trained = TrainConfig.from_dict(json.loads((artifacts / "metrics.json").read_text())["config"])
+    tables = build_tables(title_rows, user_rows[0], empty, np.array(titles), (low, high), trained.history,
                           architecture["ridge_per_rating"])
     personalize, score = scoring.saved_history_functions(tf.saved_model.load(str(serving.resolve(
         artifacts / "history"))))
