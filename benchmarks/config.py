@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from edge_runtime.backend import BACKEND_NAMES
 
 
 @dataclass
@@ -16,7 +18,9 @@ class BenchConfig:
             at least one id model is needed, to compare with the SavedModel.
         data: ``.npz`` test split: requests are drawn from it and RMSE is computed on it.
         output_dir: Where results.json, results.md and the plots go.
-        contenders: Names to run (see ``edgerank bench --help``); empty runs every available one.
+        contenders: Names to run: savedmodel_call, savedmodel_signature, and tflite_<bundle folder>_<backend>
+            for each model and backend (ai_edge_litert, and tflite_runtime when its Python is found);
+            empty runs every available one.
         candidate_counts: Candidates per request.
         threads: Interpreter threads (TensorFlow's intra- and inter-op threads likewise).
         tflite_runtime_python: Python of an environment with tflite-runtime (it needs numpy<2).
@@ -72,7 +76,7 @@ class EdgeBenchConfig:
     output: str = "artifacts/bench/edge.json"
     candidates: int = 100
     threads: int = 1
-    backend: str = ""
+    backend: str = field(default="", metadata={"choices": BACKEND_NAMES})
     warmup: int = 500
     repeats: int = 5000
     cold_starts: int = 5
@@ -99,8 +103,8 @@ class HistoryScaleConfig:
     titles: int = 59_047
     hidden_units: int = 500
     embedding_dim: int = 64
-    quantize: str = "int8"
-    backend: str = ""
+    quantize: str = field(default="int8", metadata={"choices": ("none", "int8")})
+    backend: str = field(default="", metadata={"choices": BACKEND_NAMES})
     repeats: int = 2000
     output: str = "artifacts/bench/history_scale.json"
     seed: int = 42

@@ -23,7 +23,6 @@ top ``recommend_k`` over the whole catalogue) and the two-stage
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 import time
@@ -34,8 +33,6 @@ from benchmarks.config import EdgeBenchConfig
 from benchmarks.measure import machine, pick_request, summarize, time_calls, timer_overhead_us
 from edge_runtime import EdgeRanker, atomic
 from edge_runtime.contract import SIGNATURE, TITLE_INPUT, USER_INPUT
-
-log = logging.getLogger(__name__)
 
 #: The API and the bare interpreter are timed in this many alternating rounds.
 ROUNDS = 10
@@ -72,8 +69,25 @@ def cold_start(config: EdgeBenchConfig, user: str | list, titles: list[str]) -> 
             "peak_rss_mb_max": round(max(peaks), 1), "tensorflow_imported": tensorflow}
 
 
+def summary(report: dict) -> str:
+    """One line of what ``run_edge_benchmark`` (or ``history_benchmark``) measured, p50s first."""
+    backend, request = report["backend"], report["request"]
+    cold = ("; cold start {wall_s_p50:.3f} s, peak {peak_rss_mb_max:.1f} MB".format(**report["cold_start"])
+            if report.get("cold_start") else "")
+    if report.get("kind") == "history":
+        return (f"{backend['name']} {backend['version']}, {request['threads']} thread(s), {request['catalogue']} "
+                f"titles: personalize ({request['history']} ratings) p50 {report['personalize']['p50_us']:.1f} us, "
+                f"score ({request['candidates']} candidates) {report['score']['p50_us']:.1f} us, recommend top "
+                f"{request['recommend_k']} {report['recommend']['p50_us']:.1f} us, two-stage recommend "
+                f"{report['recommend_two_stage']['p50_us']:.1f} us{cold}")
+    api, invoke = report["api"], report["invoke"]
+    return (f"{backend['name']} {backend['version']}, {request['candidates']} candidates, {request['threads']} "
+            f"thread(s): API p50/p95/p99 {api['p50_us']:.1f}/{api['p95_us']:.1f}/{api['p99_us']:.1f} us, bare invoke "
+            f"p50 {invoke['p50_us']:.1f} us (x{report['api_over_invoke_p50']:.2f}){cold}")
+
+
 def run_edge_benchmark(config: EdgeBenchConfig) -> dict:
-    """Measures, prints a summary, and writes ``config.output``.
+    """Measures, and writes ``config.output`` (``summary`` says it in a line).
 
     Returns:
         The results written to JSON.
@@ -114,13 +128,6 @@ def run_edge_benchmark(config: EdgeBenchConfig) -> dict:
         "api_over_invoke_p50": round(api["p50_us"] / invoke["p50_us"], 3),
         "cold_start": cold_start(config, user, titles),
     }
-    log.info(
-        "%s %s, %d candidates, %d thread(s): API p50/p95/p99 %.1f/%.1f/%.1f us, bare invoke p50 %.1f us "
-        "(x%.2f); cold start %.3f s, peak %.1f MB",
-        ranker.backend.name, ranker.backend.version, len(titles), config.threads, api["p50_us"], api["p95_us"],
-        api["p99_us"], invoke["p50_us"], report["api_over_invoke_p50"], report["cold_start"]["wall_s_p50"],
-        report["cold_start"]["peak_rss_mb_max"],
-    )
     atomic.write_json(config.output, report)
     return report
 
@@ -167,10 +174,4 @@ def history_benchmark(ranker: EdgeRanker, config: EdgeBenchConfig, catalogue: li
     }
     if config.cold_starts > 0:
         report["cold_start"] = cold_start(config, history, candidates)
-    log.info("%s %s, %d thread(s), %d titles: personalize (%d ratings) p50 %.1f us, score (%d candidates) %.1f us, "
-             "recommend top %d %.1f us, two-stage recommend %.1f us%s", ranker.backend.name, ranker.backend.version,
-             config.threads, len(catalogue), len(history), timings["personalize"]["p50_us"], len(candidates),
-             timings["score"]["p50_us"], config.recommend_k, timings["recommend"]["p50_us"],
-             timings["recommend_two_stage"]["p50_us"], "; cold start {wall_s_p50:.3f} s, peak {peak_rss_mb_max:.1f} "
-             "MB".format(**report["cold_start"]) if "cold_start" in report else "")
     return report

@@ -113,10 +113,31 @@ def android_snippet(asset_dir: str = ANDROID_ASSET_DIR, kind: str = "history") -
             own ratings) or ``user_id`` (score one user id).
     """
     return _ANDROID_LOAD.format(asset_dir=asset_dir, MODEL_FILE=MODEL_FILE, MANIFEST_FILE=MANIFEST_FILE) + (
-        _ANDROID_HISTORY if kind == "history" else _ANDROID_USER_ID) + f"""
+        _ANDROID_HISTORY + android_sequence(asset_dir) if kind == "history" else _ANDROID_USER_ID) + f"""
 // The catalogue: context.assets.open("{asset_dir}/{TITLES_FILE}").bufferedReader().readLines()
 """
 
+
+def android_sequence(asset_dir: str = ANDROID_ASSET_DIR) -> str:
+    """The Kotlin that strings the history bundle's calls together (the README shows it): verify and
+    load, read state_size and recommend_k from the manifest, personalize, retrieve, score the
+    retrieved titles and keep the best 10."""
+    return _ANDROID_SEQUENCE.format(asset_dir=asset_dir, MANIFEST_FILE=MANIFEST_FILE)
+
+
+_ANDROID_SEQUENCE = '''
+// The whole sequence, on the phone: the user's ratings in, the best 10 unrated titles out.
+fun recommendTop10(context: Context, titles: Array<String>, ratings: FloatArray): List<Pair<String, Float>> {{
+    check(verifyRanker(context)) {{ "the bundle does not match its manifest: copy it again" }}
+    val architecture = org.json.JSONObject(context.assets.open("{asset_dir}/{MANIFEST_FILE}").bufferedReader()
+        .readText()).getJSONObject("architecture")
+    val ranker = loadRanker(context)  // load once and keep it; personalize again when the ratings change
+    val state = personalize(ranker, architecture.getInt("state_size"), titles, ratings)
+    val candidates = retrieve(ranker, architecture.getInt("recommend_k"), state, titles).toTypedArray()
+    val rating = score(ranker, state, candidates)
+    return candidates.indices.sortedByDescending {{ rating[it] }}.take(10).map {{ candidates[it] to rating[it] }}
+}}
+'''
 
 _ANDROID_LOAD = '''// build.gradle.kts
 //   dependencies {{ implementation("com.google.ai.edge.litert:litert:1.4.0") }}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: ``--quantize`` values (see ``converters.quantization``), and the bundle name each variant gets.
 VARIANTS = {"none": "float32", "float16": "float16", "dynamic": "dynamic", "int8": "int8"}
@@ -45,7 +45,7 @@ class ConvertConfig:
     """
 
     saved_model: str = "artifacts/history"
-    quantize: str = "none"
+    quantize: str = field(default="none", metadata={"choices": tuple(VARIANTS)})
     output: str = ""
     validation_data: str = "artifacts/data/test.npz"
     calibration_data: str = "artifacts/data/train.npz"

@@ -9,10 +9,14 @@ apply their default CPU delegate (XNNPACK) to float models.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import logging
 import os
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +29,9 @@ BACKENDS: tuple[tuple[str, str, str], ...] = (
     ("tflite_runtime", "tflite_runtime.interpreter", "tflite-runtime"),
     ("tensorflow", "tensorflow.lite.python.interpreter", "tensorflow"),
 )
+
+#: The backends' names, for choices.
+BACKEND_NAMES = tuple(name for name, _, _ in BACKENDS)
 
 #: Environment variable that names the backend to use instead of the first found.
 BACKEND_ENV = "EDGERANK_BACKEND"
@@ -73,6 +80,36 @@ class Backend:
         except importlib.metadata.PackageNotFoundError:  # e.g. tensorflow-cpu, or a source build
             module = sys.modules.get(self.name)
             return getattr(module, "__version__", "unknown")
+
+
+#: The logger whose DEBUG level lets the interpreters' own log lines through (``native_logs_hidden``).
+NATIVE_LOGGER = "edge_runtime.native"
+_NATIVE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def native_logs_hidden() -> Iterator[None]:
+    """Hides what the interpreter's C++ writes to standard error in the block, unless asked for.
+
+    LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." when a model's tensors
+    are first allocated, and no setting of either runtime turns it off; a library should be quiet by
+    default. So for the block, file descriptor 2 points at the null device (Python's own
+    ``sys.stderr`` writes through it too, so keep the block to one native call). Set the
+    ``edge_runtime.native`` logger to DEBUG (``edgerank -v`` does) to see those lines.
+    """
+    if logging.getLogger(NATIVE_LOGGER).isEnabledFor(logging.DEBUG):
+        yield
+        return
+    with _NATIVE_LOCK:
+        sys.stderr.flush()
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def installed_backends() -> list[str]:

@@ -64,6 +64,11 @@ HISTORY_SIGNATURES = {
     RECOMMEND_SIGNATURE: ((STATE_INPUT, EXCLUDE_INPUT), (RETRIEVED_TITLES_OUTPUT, RETRIEVAL_SCORES_OUTPUT)),
 }
 
+#: Outputs with one value per entry of an input: their shape is that input's. TFLite reports no
+#: shape ([]) for the history model's lookups, so the client and the manifest take it from here.
+SHAPED_LIKE = {RATING_OUTPUT: TITLE_INPUT, TITLE_KNOWN_OUTPUT: TITLE_INPUT, USER_KNOWN_OUTPUT: USER_INPUT,
+               HISTORY_KNOWN_OUTPUT: HISTORY_TITLES_INPUT}
+
 #: The files of a model bundle.
 MODEL_FILE = "ranker.tflite"
 MANIFEST_FILE = "manifest.json"

@@ -138,8 +138,9 @@ def load_model(path: str | os.PathLike[str], verify: bool = True) -> VerifiedMod
     if manifest is None:
         if verify:
             raise ModelError(
-                f"no {MANIFEST_FILE} beside {model_path} to verify it against; convert with "
-                "`edgerank convert` (which writes one) or load it unverified (verify=False, --no-verify)"
+                f"no {MANIFEST_FILE} beside {model_path} to verify it against: convert with edgerank convert "
+                "(which writes one), or load it unverified (EdgeRanker(..., verify=False); edgerank score and "
+                "info take --no-verify)"
             )
     elif len(content) != manifest["size_bytes"] or sha256_hex(content) != manifest["sha256"]:
         raise ModelError(

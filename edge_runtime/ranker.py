@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.backend import Backend, load_backend
+from edge_runtime.backend import Backend, load_backend, native_logs_hidden
 from edge_runtime.contract import (EXCLUDED_SCORE, HISTORY_SIGNATURES, INPUTS, OUTPUTS, PERSONALIZE_SIGNATURE,
-                                   RECOMMEND_SIGNATURE, SIGNATURE)
+                                   RECOMMEND_SIGNATURE, SHAPED_LIKE, SIGNATURE)
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.history import UserState, clean_history
 from edge_runtime.manifest import ModelError, VerifiedModel, load_model, read_titles
+from edge_runtime.titles import Catalogue
 
 #: Candidates per interpreter call; longer lists are scored in chunks of this size.
 DEFAULT_CHUNK_SIZE = 1024
@@ -108,13 +109,19 @@ def _titles(candidates: Sequence[Any]) -> tuple[list[str], list[str] | list[byte
         return [text for text, _ in pairs], [data for _, data in pairs]
 
 
-def _describe(details: dict[str, dict]) -> dict[str, dict]:
-    """Tensor details as ``{name: {"dtype": "string"|"float32"|…, "shape": [...]}}``."""
+def _describe(details: dict[str, dict], inputs: dict[str, dict] | None = None) -> dict[str, dict]:
+    """Tensor details as ``{name: {"dtype": "string"|"float32"|…, "shape": [...]}}``, -1 for any size.
+
+    An output the interpreter gives no shape (``[]``) that the contract shapes like an input
+    (``SHAPED_LIKE``: one rating per title) takes that input's shape from ``inputs``.
+    """
     described = {}
     for name, detail in sorted(details.items()):
         dtype = np.dtype(detail["dtype"]).name
-        described[name] = {"dtype": "string" if dtype == "bytes" else dtype,
-                           "shape": [int(n) for n in detail["shape_signature"]]}
+        shape = [int(n) for n in detail["shape_signature"]]
+        if not shape and inputs and SHAPED_LIKE.get(name) in inputs:
+            shape = list(inputs[SHAPED_LIKE[name]]["shape"])
+        described[name] = {"dtype": "string" if dtype == "bytes" else dtype, "shape": shape}
     return described
 
 
@@ -138,7 +145,9 @@ class _Signature:
         self.runner = interpreter.get_signature_runner(name)
         input_details, output_details = self.runner.get_input_details(), self.runner.get_output_details()
         # Read before any resize: afterwards the interpreter reports the current shapes.
-        self.description = {"name": name, "inputs": _describe(input_details), "outputs": _describe(output_details)}
+        described_inputs = _describe(input_details)
+        self.description = {"name": name, "inputs": described_inputs,
+                            "outputs": _describe(output_details, described_inputs)}
         self.input_names, self.output_names = tuple(inputs), tuple(outputs)
         self.input_indices = [input_details[key]["index"] for key in inputs]
         self.output_indices = [output_details[key]["index"] for key in outputs]
@@ -167,10 +176,14 @@ class _Signature:
         wrapper, subgraph = self.wrapper, self.subgraph
         shapes = list(map(_SHAPE, values))
         if shapes != self.shapes:
-            self.shapes = None  # until the allocation succeeds
+            first, self.shapes = self.shapes is None, None  # until the allocation succeeds
             for index, shape in zip(self.input_indices, shapes):
                 wrapper.ResizeInputTensor(index, np.array(shape, np.int32), False, subgraph)
-            wrapper.AllocateTensors(subgraph)
+            if first:  # where LiteRT announces its XNNPACK delegate
+                with native_logs_hidden():
+                    wrapper.AllocateTensors(subgraph)
+            else:
+                wrapper.AllocateTensors(subgraph)
             self.shapes = shapes
         set_tensor = wrapper.SetTensor
         for index, value in zip(self.input_indices, values):
@@ -359,6 +372,13 @@ class EdgeRanker:
         bounds = ((self.manifest or {}).get("architecture") or {}).get("rating_range")
         return (float(bounds[0]), float(bounds[1])) if bounds else None
 
+    @property
+    def recommend_k(self) -> int | None:
+        """How many titles a history model's ``recommend`` signature returns at most (fixed in the model:
+        the manifest's ``architecture.recommend_k``); ``None`` for an id model."""
+        recommend = self._session().signatures.get(RECOMMEND_SIGNATURE)
+        return None if recommend is None else recommend["outputs"]["titles"]["shape"][0]
+
     def signature(self) -> dict[str, Any]:
         """The ``score`` signature as the interpreter sees it.
 
@@ -385,15 +405,23 @@ class EdgeRanker:
                              "(convert the history SavedModel: edgerank convert --saved-model artifacts/history)")
         return session
 
-    def _catalogue(self) -> frozenset[str] | None:
-        catalogue = getattr(self, "_catalogue_titles", False)
-        if catalogue is False:
-            try:
-                catalogue = frozenset(self.titles())
-            except ModelError:
-                catalogue = None  # a bare model: the model itself flags unknown titles
-            self._catalogue_titles = catalogue
+    def catalogue(self) -> Catalogue:
+        """The bundle's titles, indexed to match the titles a person types (``edge_runtime.titles``).
+
+        Raises:
+            ModelError: As ``titles``.
+        """
+        catalogue = getattr(self, "_catalogue", None)
+        if catalogue is None:
+            catalogue = self._catalogue = Catalogue(self.titles())
         return catalogue
+
+    def _known_titles(self) -> Catalogue | None:
+        """``catalogue()``, or ``None`` for a bare model (the model itself then flags unknown titles)."""
+        try:
+            return self.catalogue()
+        except ModelError:
+            return None
 
     def personalize(self, history: Any) -> UserState:
         """The user's state from their own ratings; keep it and pass it to ``score``, ``rank`` and ``recommend``.
@@ -414,7 +442,7 @@ class EdgeRanker:
             return history
         session = self._require_history("personalize")
         titles, ratings = clean_history(history, self.rating_range)
-        catalogue = self._catalogue()
+        catalogue = self._known_titles()
         unknown = [] if catalogue is None else [title for title in titles if title not in catalogue]
         if unknown:
             kept = [i for i, title in enumerate(titles) if title in catalogue]

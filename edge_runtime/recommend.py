@@ -24,21 +24,30 @@ class RecommendError(EdgeRankError):
     """A missing user, a bad k, a hand-off for another user, or a failed retrieval."""
 
 
-def recommend_on_device(ranker: EdgeRanker, history: Any, k: int, candidates: int) -> dict[str, Any]:
-    """Retrieves ``candidates`` titles from the history on the device, ranks them and keeps the best ``k``.
+def recommend_on_device(ranker: EdgeRanker, history: Any, k: int, retrieve_k: int) -> dict[str, Any]:
+    """Retrieves ``retrieve_k`` titles from the history on the device, ranks them and keeps the best ``k``.
+
+    What comes back is counted, not echoed: the model retrieves at most its ``recommend_k`` titles
+    (and fewer when the catalogue has fewer unrated ones), so ``retrieval.candidates`` and
+    ``returned`` may be less than asked.
 
     Returns:
-        ``{"backend", "history": {"rated", "unknown_titles"}, "retrieval": {"candidates"},
-        "recommendations": [{"movie_title", "score", "known"}, …]}``, best first.
+        ``{"backend", "history": {"rated", "unknown_titles"}, "retrieval": {"on_device", "requested",
+        "candidates", "recommend_k"}, "k", "returned", "recommendations": [{"movie_title", "score",
+        "known"}, …]}``, best first.
     """
     if k < 1:
         raise RecommendError(f"k must be >= 1, got {k}")
     state = ranker.personalize(history)
-    ranking = ranker.recommend(state, k, candidates)
+    retrieved = ranker.retrieve(state, max(retrieve_k, k))
+    ranking = ranker.rank(state, retrieved, k)
     return {
         "backend": f"{ranker.backend.name} {ranker.backend.version}",
         "history": {"rated": len(state.rated_titles), "unknown_titles": list(state.unknown_titles)},
-        "retrieval": {"on_device": True, "candidates": candidates},
+        "retrieval": {"on_device": True, "requested": max(retrieve_k, k), "candidates": len(retrieved),
+                      "recommend_k": ranker.recommend_k},
+        "k": k,
+        "returned": len(ranking.candidates),
         "recommendations": [dataclasses.asdict(candidate) for candidate in ranking.candidates],
     }
 
@@ -72,6 +81,8 @@ def rank_handoff(ranker: EdgeRanker, handoff: Handoff, user: str, k: int) -> dic
         "user_known": ranking.user_known,
         "backend": f"{ranker.backend.name} {ranker.backend.version}",
         "retrieval": {**handoff.retrieval, "candidates": len(handoff.titles)},
+        "k": k,
+        "returned": len(ranking.candidates),
         "recommendations": [{**dataclasses.asdict(c), "retrieval_score": retrieval_score[c.movie_title]}
                             for c in ranking.candidates],
     }

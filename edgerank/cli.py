@@ -14,25 +14,25 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import importlib.util
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from edge_runtime.backend import BACKENDS, load_backend
+from edge_runtime.backend import BACKEND_NAMES, NATIVE_LOGGER, load_backend
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.handoff import write_handoff
-from edge_runtime.manifest import ModelError
-from edge_runtime.history import read_history
-from edge_runtime.ranker import HISTORY_KIND, EdgeRanker, InputError, Ranking, run_in_child
+from edge_runtime.ranker import EdgeRanker, InputError
+from edgerank.default_model import remember_bundle
 from edgerank.flags import add_config_arguments, config_from_args
+from edgerank.history_file import history_notes
 from edgerank.output import hide_native_logs
 from edgerank.recommend import RecommendConfig, recommend
-from trainer.config import DEFAULT_PRESET, PRESETS
+from edgerank.score import ScoreConfig, score_in_child, score_request
+from trainer.config import DEFAULT_PRESET
 
 log = logging.getLogger("edgerank")
 
@@ -101,7 +101,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from trainer.config import EvalConfig
     from trainer.evaluation import markdown_table, run_eval
 
-    print(markdown_table(run_eval(config_from_args(EvalConfig, args))))
+    report = run_eval(config_from_args(EvalConfig, args))
+    _emit(args, report, [markdown_table(report)])
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
@@ -109,6 +110,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
     from converters.tflite import convert_ranker
 
     report = convert_ranker(config_from_args(ConvertConfig, args))
+    remember_bundle(report.bundle)  # the default --model of score and recommend from now on
     figures = report.validation
     _emit(args, dataclasses.asdict(report), [
         f"Wrote {report.bundle} ({report.quantization}, {report.size_bytes / 1024:.0f} KB, runtime >= "
@@ -122,11 +124,12 @@ def cmd_bundle(args: argparse.Namespace) -> None:
 
     config = config_from_args(BundleConfig, args)
     written = copy_bundle(config.model, config.out, android=config.android)
-    log.info("Wrote the bundle to %s", written)
-    if config.android:
-        log.info("Merge %s into your app's src/main/assets; this Kotlin loads it:\n", config.out)
-        print(android_snippet(ANDROID_ASSET_DIR, kind=json.loads((written / "manifest.json").read_text()).get(
-            "kind", "user_id")))
+    kotlin = android_snippet(ANDROID_ASSET_DIR, kind=json.loads((written / "manifest.json").read_text()).get(
+        "kind", "user_id")) if config.android else None
+    lines = [f"Wrote the bundle to {written}"]
+    if kotlin:
+        lines += [f"Merge {config.out} into your app's src/main/assets; this Kotlin loads and runs it:", "", kotlin]
+    _emit(args, {"bundle": str(written), "android": config.android, "kotlin": kotlin}, lines)
 
 
 def cmd_retrieve(args: argparse.Namespace) -> None:
@@ -147,149 +150,46 @@ def cmd_retrieve(args: argparse.Namespace) -> None:
 
 
 def cmd_recommend(args: argparse.Namespace) -> None:
-    result = recommend(config_from_args(RecommendConfig, args))
-    warn_unknown_history(result.get("history", {}).get("unknown_titles", ()))
+    config = config_from_args(RecommendConfig, args)
+    result = recommend(config)
+    warn_history(result)
+    if result["returned"] < config.k:
+        limit = result["retrieval"].get("recommend_k")
+        why = (f"the bundle's recommend returns at most {limit} titles (recommend_k in its manifest)"
+               if limit is not None and config.k > limit else f"only {result['retrieval']['candidates']} candidates")
+        print(f"edgerank: returning {result['returned']} recommendations, not the {config.k} asked for: {why}",
+              file=sys.stderr)
     who = (f"your {result['history']['rated']} ratings (on the device, no server)" if "history" in result
            else f"user {result['user_id']}")
     _emit(args, result, _ranked_lines(result["recommendations"], f"Recommended for {who}, {result['backend']}:"))
 
 
-def _ranking_json(ranker: EdgeRanker, ranking: Ranking) -> dict:
-    """What ``edgerank score`` prints: the user, the backend, candidates best first."""
-    return {"backend": f"{ranker.backend.name} {ranker.backend.version}", **dataclasses.asdict(ranking)}
-
-
-def read_candidates(path: str) -> list[str]:
-    """One title a line from ``path`` (``-`` is standard input); blank lines are skipped.
-
-    Raises:
-        InputError: The file is missing or a line is not UTF-8.
-    """
-    try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as error:
-        raise InputError(f"cannot read candidates file {path}: {error.strerror}") from None
-    titles = []
-    for number, line in enumerate(data.splitlines(), 1):
-        try:
-            title = line.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise InputError(f"{path} line {number} is not UTF-8 ({error.reason} at byte {error.start})") from None
-        if title.strip():
-            titles.append(title)
-    return titles
-
-
-def score_request(model: str, threads: int, backend: str | None, verify: bool, user: str | None,
-                  candidates: list[str] | None, k: int | None, history: str | None = None,
-                  drop_unknown: bool = False) -> dict:
-    """What ``edgerank score`` prints for one request; ``candidates=None`` ranks the whole catalogue.
-
-    A history model scores for ``history`` (a file, ``edge_runtime.history.read_history``), an id model for
-    ``user``. Candidates the model does not know are listed under ``unknown_candidates`` with the
-    closest catalogue titles, and left out of the ranking with ``drop_unknown``.
-
-    Raises:
-        InputError: The model takes the other of the two.
-    """
-    if k is not None and k < 0:
-        raise InputError(f"k must be >= 0, got {k}")
-    ranker = EdgeRanker(model, num_threads=threads, backend=backend, verify=verify)
-    if ranker.kind == HISTORY_KIND:
-        if history is None:
-            raise InputError(f"{model} takes the user's own ratings, not an id: pass --history FILE "
-                             "(title,rating lines; - reads standard input)")
-        who: Any = read_history(history, ranker.rating_range)
-    else:
-        if history is not None:
-            raise InputError(f"{model} looks users up by id and cannot take --history: use --user, or a history "
-                             "bundle (edgerank convert --saved-model artifacts/history)")
-        if user is None:
-            raise InputError(f"{model} looks users up by id: pass --user ID")
-        who = user
-    ranking = ranker.rank(who, ranker.titles() if candidates is None else candidates, k=None if drop_unknown else k)
-    unknown = [candidate.movie_title for candidate in ranking.candidates if not candidate.known]
-    if drop_unknown:
-        kept = [candidate for candidate in ranking.candidates if candidate.known]
-        ranking = dataclasses.replace(ranking, candidates=kept[:k] if k is not None else kept)
-    result = _ranking_json(ranker, ranking)
-    result["unknown_candidates"] = [{"movie_title": title, "did_you_mean": closest_titles(ranker, title)}
-                                    for title in unknown]
-    return result
-
-
-def closest_titles(ranker: EdgeRanker, title: str, count: int = 3) -> list[str]:
-    """The catalogue titles closest to ``title`` (difflib's ratio); none for a model without its catalogue."""
-    try:
-        catalogue = ranker.titles()
-    except ModelError:
-        return []
-    return difflib.get_close_matches(title, catalogue, n=count, cutoff=0.6)
-
-
-def warn_unknown(result: dict, dropped: bool) -> None:
-    """Names, on standard error, what the model did not know: the user, history titles, candidates."""
+def warn_score(result: dict, unknown: str) -> None:
+    """Names, on standard error, what the model did not know or matched: the user, history titles, candidates."""
     if result.get("user_known") is False:
         shown = f"user {result['user_id']!r}" if result["user_id"] else "an empty user id"
         print(f"edgerank: the model does not know {shown}: its scores are the average (out-of-vocabulary) "
               "user's", file=sys.stderr)
-    warn_unknown_history(result.get("unknown_history", ()))
-    for entry in result.get("unknown_candidates", []):
+    warn_history(result)
+    for entry in result["matched_candidates"]:
+        print(f"edgerank: candidate {entry['given']!r} taken as {entry['title']!r}", file=sys.stderr)
+    fate = {"last": "ranked after every known title", "drop": "left out",
+            "score": "scored as an unrated title"}[unknown]
+    for entry in result["unknown_candidates"]:
         guess = f": did you mean {' or '.join(map(repr, entry['did_you_mean']))}?" if entry["did_you_mean"] else ""
-        fate = "left out" if dropped else "scored as an unknown title"
         print(f"edgerank: unknown title {entry['movie_title']!r} ({fate}){guess}", file=sys.stderr)
 
 
-def warn_unknown_history(unknown: Sequence[str]) -> None:
-    """Names the history titles the model ignored, on standard error."""
-    if unknown:
-        shown = "; ".join(unknown[:5]) + (f"; and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-        print(f"edgerank: ignored {len(unknown)} history title(s) the model does not know: {shown}", file=sys.stderr)
-
-
-# Scores one request in a child process: an unverified model may crash the interpreter.
-_SCORE_IN_CHILD = """
-import json, sys
-from edge_runtime.errors import EdgeRankError
-from edgerank.cli import score_request
-try:
-    print(json.dumps(score_request(**json.loads(sys.argv[1]))))
-except EdgeRankError as error:
-    print(error, file=sys.stderr)
-    sys.exit(2)
-"""
-
-
-def score_in_child(request: dict[str, Any]) -> dict:
-    """``score_request(**request)`` in a child process, so damage the probe missed cannot kill this one.
-
-    Without a manifest nothing guards the file, and both runtimes crash on
-    some damage that only a real request reaches (a damaged lookup index, say).
-
-    Raises:
-        ModelError: The child was killed by a signal.
-        InputError: The child refused the request or the model; its message.
-    """
-    child = run_in_child(_SCORE_IN_CHILD, json.dumps(request))
-    if child.returncode < 0:
-        raise ModelError(f"{request['model']} crashed the interpreter (signal {-child.returncode}) while scoring in "
-                         "a child process: the file is damaged")
-    if child.returncode != 0:
-        raise InputError((child.stderr.strip().splitlines() or [f"status {child.returncode}"])[-1])
-    return json.loads(child.stdout)
+def warn_history(result: dict) -> None:
+    """Prints the notes on the user's history file (``edgerank.history_file``) on standard error."""
+    for note in history_notes(result["history"]) if "history" in result else ():
+        print(f"edgerank: {note}", file=sys.stderr)
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    if args.threads < 1:
-        raise InputError(f"--threads must be >= 1, got {args.threads}")
-    candidates = list(args.candidates)
-    if args.candidates_file is not None:
-        candidates += read_candidates(args.candidates_file)
-    request = {"model": args.model, "threads": args.threads, "backend": args.backend, "verify": args.verify,
-               "user": args.user, "history": args.history, "k": args.k, "drop_unknown": args.drop_unknown,
-               "candidates": None if not candidates and args.candidates_file is None else candidates}
-    result = score_request(**request) if args.verify else score_in_child(request)
-    warn_unknown(result, args.drop_unknown)
+    config = config_from_args(ScoreConfig, args)
+    result = score_request(config) if config.verify else score_in_child(config)
+    warn_score(result, config.unknown)
     who = f"user {result['user_id']}" if result["user_id"] is not None else "your history"
     _emit(args, result, _ranked_lines(result["candidates"], f"Predicted ratings for {who}, best first "
                                                            f"({result['backend']}):"))
@@ -318,17 +218,20 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 def cmd_bench_edge(args: argparse.Namespace) -> None:
     from benchmarks.config import EdgeBenchConfig
-    from benchmarks.edge_latency import run_edge_benchmark
+    from benchmarks.edge_latency import run_edge_benchmark, summary
 
     config = config_from_args(EdgeBenchConfig, args)
-    _emit(args, run_edge_benchmark(config), [f"Wrote {config.output}"])
+    report = run_edge_benchmark(config)
+    _emit(args, report, [summary(report), f"Wrote {config.output}"])
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from benchmarks.config import BenchConfig
     from benchmarks.matrix import run_matrix
 
-    run_matrix(config_from_args(BenchConfig, args))
+    config = config_from_args(BenchConfig, args)
+    report = run_matrix(config)
+    _emit(args, report, [f"Wrote {config.output_dir}/: results.json, results.md and the plots"])
 
 
 def cmd_bench_retrieval(args: argparse.Namespace) -> None:
@@ -336,20 +239,27 @@ def cmd_bench_retrieval(args: argparse.Namespace) -> None:
     from benchmarks.retrieval import run_retrieval_bench
 
     report = run_retrieval_bench(config_from_args(RetrievalBenchConfig, args))
+    lines = []
     for name, corpus in report["corpora"].items():
         derived = next(point for point in corpus["scann"] if point["derived"])
-        print(f"{name}: N={corpus['candidates']:,}: ScaNN recall@10 {derived['recall_at_10']:.4f}, "
+        lines.append(f"{name}: N={corpus['candidates']:,}: ScaNN recall@10 {derived['recall_at_10']:.4f}, "
               f"@100 {derived['recall_at_100']:.4f}, p50 {derived['p50_us']:.1f} µs; exact p50 "
               f"{corpus['brute_force']['numpy_argpartition']['p50_us']:.0f} µs (argpartition), "
               f"{corpus['brute_force']['numpy_argsort']['p50_us']:.0f} µs (argsort): "
               f"{corpus['speedup_p50']['numpy_argpartition']:.0f}× / {corpus['speedup_p50']['numpy_argsort']:.0f}× faster")
+    _emit(args, report, lines)
 
 
 def cmd_bench_history_scale(args: argparse.Namespace) -> None:
     from benchmarks.config import HistoryScaleConfig
     from benchmarks.history_scale import run_history_scale
 
-    run_history_scale(config_from_args(HistoryScaleConfig, args))
+    from benchmarks.edge_latency import summary
+
+    config = config_from_args(HistoryScaleConfig, args)
+    report = run_history_scale(config)
+    _emit(args, report, [f"{config.titles:,} generated titles, {config.quantize}: {report['size_bytes'] / 2**20:.1f} MB; "
+                         + summary(report), f"Wrote {config.output}"])
 
 
 def cmd_bench_heavy_users(args: argparse.Namespace) -> None:
@@ -385,7 +295,7 @@ class _VersionAction(argparse.Action):
     """``--version``: edgerank's version and the interpreter backend that would run."""
 
     def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="print versions and the backend, then exit")
+        super().__init__(option_strings, dest, nargs=0, help="Print versions and the backend, then exit.")
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         try:
@@ -414,89 +324,62 @@ def build_parser(preset: str = DEFAULT_PRESET) -> argparse.ArgumentParser:
     from converters.config import BundleConfig, ConvertConfig
     from trainer.config import EvalConfig, RetrieveConfig, TrainConfig
 
-    parser = argparse.ArgumentParser(prog="edgerank", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="edgerank", description="Recommendation ranking on the device: train on a "
+                                     "server, convert, and score and recommend on the device.")
     parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also show the native libraries' logs (TensorFlow, XLA, MLIR, ScaNN, absl, TFLite)")
+                        help="Also show the native libraries' logs (TensorFlow, XLA, MLIR, ScaNN, absl, TFLite).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     configured = (
-        ("train", TrainConfig, cmd_train, "train the ranking, retrieval and history models on MovieLens"),
-        ("eval", EvalConfig, cmd_eval, "EdgeRank's models next to classic baselines on the same splits"),
-        ("convert", ConvertConfig, cmd_convert, "convert a SavedModel to a validated, quantized bundle"),
-        ("retrieve", RetrieveConfig, cmd_retrieve, "server half of recommend: a user's candidates into a hand-off file"),
+        ("train", TrainConfig, cmd_train, "Train the ranking, retrieval and history models on MovieLens."),
+        ("eval", EvalConfig, cmd_eval, "Compare EdgeRank's models with classic baselines on the same splits."),
+        ("convert", ConvertConfig, cmd_convert, "Convert a SavedModel to a validated, quantized bundle."),
+        ("retrieve", RetrieveConfig, cmd_retrieve,
+         "The server half of recommend: write a user's candidates to a hand-off file."),
         ("recommend", RecommendConfig, cmd_recommend,
-         "retrieve candidates (or read a hand-off file), rank them on the edge client, print the best k"),
-        ("bundle", BundleConfig, cmd_bundle, "verify a bundle and copy it, e.g. into an Android app's assets"),
+         "Retrieve candidates (or read a hand-off file), rank them on the device and print the best k."),
+        ("bundle", BundleConfig, cmd_bundle, "Verify a bundle and copy it, e.g. into an Android app's assets."),
     )
     for name, config, handler, help_text in configured:
         command = _config_command(commands, name, config, handler, help=help_text,
                                   defaults=TrainConfig.from_preset(preset) if config is TrainConfig else None)
-        if name in JSON_COMMANDS:
-            _add_json_flag(command)
 
-    backends = [name for name, _, _ in BACKENDS]
-    score = commands.add_parser("score", help="rank candidate titles for one user on the edge runtime")
-    score.add_argument("--model", default=DEFAULT_BUNDLE,
-                       help=f"model bundle folder, or .tflite with manifest.json beside it (default: {DEFAULT_BUNDLE})")
-    score.add_argument("--history", default=None, metavar="FILE",
-                       help="the user's own ratings, for a history bundle: title,rating lines (CSV) or JSON lines "
-                            "with title and rating; - reads standard input")
-    score.add_argument("--user", default=None, help="user id, e.g. 42, for an id bundle (the tutorials')")
-    score.add_argument("--k", type=int, default=None, help="return only the best K (default: all)")
-    score.add_argument("--drop-unknown", action="store_true",
-                       help="leave out candidates the model does not know (they are named on stderr either way)")
-    score.add_argument("--candidates-file", default=None, metavar="FILE",
-                       help="more candidates, one title a line; - reads standard input")
-    score.add_argument("--threads", type=int, default=1, help="interpreter threads (default: 1)")
-    score.add_argument("--backend", choices=backends, default=None, help="interpreter (default: the first installed)")
-    score.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
-                       help="check the model against its manifest's SHA-256 (default: on)")
-    score.add_argument("candidates", nargs="*", metavar="CANDIDATE",
-                       help="movie titles to rank (none: every title in the bundle's catalogue)")
-    score.set_defaults(handler=cmd_score)
-    _add_json_flag(score)
+    _config_command(commands, "score", ScoreConfig, cmd_score, help="Rank candidate titles for one user on the device.")
 
-    info = commands.add_parser("info", help="the backend in use and, with --model, the model's contract")
-    info.add_argument("--model", default=None, help="model bundle folder or .tflite")
-    info.add_argument("--backend", choices=backends, default=None, help="interpreter (default: the first installed)")
+    info = commands.add_parser("info", help="Show the backend in use and, with --model, the model's contract.")
+    info.add_argument("--model", default=None, help="A bundle folder, or a .tflite file.")
+    info.add_argument("--backend", choices=BACKEND_NAMES, default=None,
+                      help="Interpreter backend; without it, the first installed.")
     info.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
-                      help="check the model against its manifest (default: on)")
+                      help="Check the model against its manifest's SHA-256 (on unless --no-verify).")
     info.set_defaults(handler=cmd_info)
-    _add_json_flag(info)
 
-    _add_json_flag(_config_command(commands, "bench-edge", EdgeBenchConfig, cmd_bench_edge,
-                                   help="time the edge client against the bare interpreter; cold start"))
+    _config_command(commands, "bench-edge", EdgeBenchConfig, cmd_bench_edge,
+                    help="Time the edge client against the bare interpreter, and its cold start.")
     bench = _config_command(commands, "bench", BenchConfig, cmd_bench,
-                            help="the SavedModel against every edge contender: latency, memory, size, RMSE "
-                                 "(`bench retrieval`: ScaNN against exact search by catalogue size)")
+                            help="Measure the SavedModel against every edge contender: latency, memory, size, "
+                                 "RMSE (and, as bench retrieval, ScaNN against exact search).")
     targets = bench.add_subparsers(dest="bench_target", metavar="{retrieval,history-scale,heavy-users}")
     _config_command(targets, "retrieval", RetrievalBenchConfig, cmd_bench_retrieval,
-                    help="ScaNN against exact search as the catalogue grows")
+                    help="Measure ScaNN against exact search as the catalogue grows.")
     _config_command(targets, "history-scale", HistoryScaleConfig, cmd_bench_history_scale,
-                    help="the history model's size and latency for a generated catalogue (59,047 titles)")
-    _add_json_flag(_config_command(targets, "heavy-users", HeavyUsersConfig, cmd_bench_heavy_users,
-                                   help="write a generated log with heavy users and a planted model, for train and eval"))
+                    help="Measure the history model's size and latency for a generated catalogue (59,047 titles).")
+    _config_command(targets, "heavy-users", HeavyUsersConfig, cmd_bench_heavy_users,
+                    help="Write a generated log with heavy users and a planted model, for train and eval.")
     _config_command(commands, "demo", TrainConfig, cmd_demo, defaults=TrainConfig.from_preset(preset),
-                    help="train, convert, score and bench on MovieLens into --output-dir")
+                    help="Train, convert, score and bench on MovieLens into --output-dir.")
     for command in {id(sub): sub for sub in _subparsers(parser)}.values():
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                             help="also show the native libraries' logs")
+                             help="Also show the native libraries' logs.")
+        if command.prog != "edgerank demo":  # the demo narrates its stages: there is no one result to print
+            command.add_argument("--json", action="store_true",
+                                 help="Print the whole result as JSON instead of a summary.")
     return parser
 
 
-#: The bundle the device commands use unless told otherwise: what `edgerank convert --quantize int8` writes.
-DEFAULT_BUNDLE = "artifacts/edge/history-int8"
 #: Flags of how much the terminal shows, besides each command's configuration fields.
 OUTPUT_FLAGS = ("-v", "--verbose", "--json")
-#: Subcommands that print a result: a summary for a person, or everything as JSON with ``--json``.
-JSON_COMMANDS = ("train", "convert", "retrieve", "recommend")
-
-
-def _add_json_flag(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--json", action="store_true", help="print the whole result as JSON instead of a summary")
-
-
 def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
     """Every subcommand's parser, nested ones (``bench retrieval``) included."""
     found = []
@@ -509,12 +392,8 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parses ``argv``; ``--preset`` sets the defaults of ``train`` and ``demo``, and flags given override it."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # an unknown --preset is refused here, as any flag's unknown choice
     preset = getattr(args, "preset", DEFAULT_PRESET)
-    if preset not in PRESETS:
-        print(f"edgerank {args.command}: unknown --preset {preset!r}: choose one of {', '.join(PRESETS)}",
-              file=sys.stderr)
-        raise SystemExit(2)
     return build_parser(preset).parse_args(argv) if preset != DEFAULT_PRESET else args
 
 
@@ -527,15 +406,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"edgerank {args.command}: needs the {extra} extra, which is not installed here (no module {module}): "
               f"pip install 'edgerank[{extra}]'", file=sys.stderr)
         return 2
-    if not args.verbose:
+    if args.verbose:
+        logging.getLogger(NATIVE_LOGGER).setLevel(logging.DEBUG)
+    else:
         hide_native_logs()
         _quiet_tensorflow()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         args.handler(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
     except (EdgeRankError, FileNotFoundError) as error:
         print(f"edgerank {args.command}: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped early (`edgerank info --json | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        return 1
+    except KeyboardInterrupt:
+        print(f"edgerank {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

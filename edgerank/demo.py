@@ -167,8 +167,7 @@ def run_demo(config: TrainConfig, verbose: bool = False) -> None:
         stage("recommend", "--user", DEMO_USER, "--k", "5", "--model", str(device_bundle), "--handoff", str(handoff))
 
     log.info("[6/6] Benchmarking the device bundle (bench/edge.json)")
-    stage("bench-edge", "--model", str(device_bundle), "--data", data, "--output", str(output / "bench" / "edge.json"),
-          show="messages")
+    stage("bench-edge", "--model", str(device_bundle), "--data", data, "--output", str(output / "bench" / "edge.json"))
     log.info("      Every variant and runtime against the SavedModel: edgerank bench --saved-model %s --models %s "
              "--data %s --output-dir %s", output / "ranking", " ".join(map(str, all_bundles)), data, output / "bench")
     log.info("      The retrieval index by catalogue size: edgerank bench retrieval --movielens %s --output-dir %s",

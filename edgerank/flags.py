@@ -3,7 +3,10 @@
 A field ``name`` becomes ``--name``; a nested dataclass field adds its own
 fields with its name as a prefix (``ranking.epochs`` -> ``--ranking-epochs``).
 The dataclass defaults are the flag defaults, and each field's whole entry
-under ``Attributes:`` in its class docstring is the flag's help.
+under ``Attributes:`` in its class docstring is the flag's help. A field's
+metadata may add ``choices`` (the values the flag accepts, listed in its
+help) or make it ``positional`` (a list of words after the flags, with its
+``metavar``).
 """
 
 from __future__ import annotations
@@ -57,15 +60,20 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str
             add_config_arguments(parser, hint, prefix=f"{dest}_", defaults=default)
             continue
         flag = "--" + dest.replace("_", "-")
-        help_text = f"{docs.get(field.name, '')} (default: {default})".strip()
-        if hint is bool:
+        choices = field.metadata.get("choices")
+        shown = "none" if default in (None, "", ()) else default
+        help_text = f"{docs.get(field.name, '')} (default: {shown})".strip()
+        if field.metadata.get("positional"):
+            parser.add_argument(dest, nargs="*", default=default, metavar=field.metadata.get("metavar"),
+                                help=docs.get(field.name, ""))
+        elif hint is bool:
             parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         elif typing.get_origin(hint) is tuple:
             parser.add_argument(flag, dest=dest, type=typing.get_args(hint)[0], nargs="+", default=default, help=help_text)
         else:
             if typing.get_origin(hint) in (typing.Union, types.UnionType):
                 hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
-            parser.add_argument(flag, dest=dest, type=hint, default=default, help=help_text)
+            parser.add_argument(flag, dest=dest, type=hint, default=default, choices=choices, help=help_text)
 
 
 def config_to_argv(config: Any, prefix: str = "") -> list[str]:
@@ -74,6 +82,8 @@ def config_to_argv(config: Any, prefix: str = "") -> list[str]:
     for field in dataclasses.fields(config):
         value, name = getattr(config, field.name), prefix + field.name
         flag = "--" + name.replace("_", "-")
+        if field.metadata.get("positional"):
+            continue  # after the flags, below
         if dataclasses.is_dataclass(value):
             argv += config_to_argv(value, prefix=f"{name}_")
         elif isinstance(value, bool):
@@ -82,7 +92,8 @@ def config_to_argv(config: Any, prefix: str = "") -> list[str]:
             argv += [flag, *map(str, value)] if value else []
         elif value is not None:
             argv += [flag, str(value)]
-    return argv
+    return argv + [str(word) for field in dataclasses.fields(config) if field.metadata.get("positional")
+                   for word in getattr(config, field.name)]
 
 
 def config_from_args(cls: type, args: argparse.Namespace, prefix: str = "") -> Any:

@@ -8,11 +8,17 @@ GroupLens file layout and encoding (ISO-8859-1, one title with an accent).
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# `edgerank convert` remembers the bundle it wrote (edgerank.default_model) under $XDG_STATE_HOME: the
+# tests' conversions go to a folder of their own, never the user's, and children inherit it.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="edgerank-test-state-")
 
 USERS, MOVIES, RATINGS = 30, 40, 1000
 #: The published JSON Schemas (docs/schemas/) of the files other apps read.

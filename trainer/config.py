@@ -66,7 +66,7 @@ class RankingConfig:
         validation_fraction: Share of the training ratings held out to choose the epochs (early stopping).
     """
 
-    model: str = "tutorial"
+    model: str = field(default="tutorial", metadata={"choices": ("tutorial", "autorec")})
     embedding_dim: int = 32
     hidden_units: tuple[int, ...] = (256, 64)
     learning_rate: float = 0.1
@@ -124,7 +124,7 @@ class RetrievalConfig:
         validation_fraction: Share of the training ratings held out for early stopping.
     """
 
-    model: str = "two_tower"
+    model: str = field(default="two_tower", metadata={"choices": ("two_tower", "history")})
     embedding_dim: int = 32
     learning_rate: float = 0.1
     batch_size: int = 8192
@@ -137,9 +137,9 @@ class RetrievalConfig:
     scann_dims_per_block: int = 1
     popularity_correction: bool = False
     metrics_during_training: bool = False
-    loss: str = "in_batch"
+    loss: str = field(default="in_batch", metadata={"choices": ("in_batch", "full_softmax")})
     l2: float = 0.0
-    optimizer: str = "adagrad"
+    optimizer: str = field(default="adagrad", metadata={"choices": ("adagrad", "adam")})
     patience: int = 0
     validation_fraction: float = 0.1
 
@@ -208,6 +208,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 #: The preset ``edgerank train`` and ``edgerank demo`` start from.
 DEFAULT_PRESET = "best"
+#: ``TrainConfig.distribution`` values (``trainer.distribution``).
+DISTRIBUTIONS = ("auto", "default", "one_device", "mirrored", "multi_worker")
 
 
 @dataclass
@@ -236,13 +238,13 @@ class TrainConfig:
             outputs stay float32); worth it on GPUs only.
     """
 
-    preset: str = "tutorial"
+    preset: str = field(default="tutorial", metadata={"choices": tuple(PRESETS)})
     data: str | None = None
     skip_bad_rows: bool = False
     output_dir: str = "artifacts"
     seed: int = 42
     model_version: int | None = None
-    distribution: str = "auto"
+    distribution: str = field(default="auto", metadata={"choices": DISTRIBUTIONS})
     mixed_precision: bool = False
     split: SplitConfig = field(default_factory=SplitConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)

@@ -18,9 +18,9 @@ import os
 import tensorflow as tf
 
 from edge_runtime.errors import EdgeRankError
+from trainer.config import DISTRIBUTIONS
 
 #: ``TrainConfig.distribution`` values.
-DISTRIBUTIONS = ("auto", "default", "one_device", "mirrored", "multi_worker")
 
 
 class DistributionError(EdgeRankError, ValueError):

@@ -203,11 +203,11 @@ def _table(ratings: np.ndarray, title_of: dict[str, str], user_of: dict[str, tup
     bad = [row for row, (user, movie) in enumerate(zip(ratings[:, 0].tolist(), ratings[:, 1].tolist()))
            if movie not in title_of or (user_of and user not in user_of)]
     if bad and not skip_bad_rows:
-        user, movie = ratings[bad[0], 0], ratings[bad[0], 1]
+        user, movie = str(ratings[bad[0], 0]), str(ratings[bad[0], 1])  # str: numpy's str_ shows as np.str_('1')
         raise DataError(f"{name} line {first_line + bad[0]}: unknown user {user!r} or movie {movie!r} "
                         f"({len(bad)} such rows; --skip-bad-rows drops them)")
     if bad:
-        named = ", ".join(f"line {first_line + row} (user {ratings[row, 0]!r}, movie {ratings[row, 1]!r})"
+        named = ", ".join(f"line {first_line + row} (user {str(ratings[row, 0])!r}, movie {str(ratings[row, 1])!r})"
                           for row in bad[:NAMED_BAD_ROWS])
         log.warning("%s: skipped %d of %d ratings that name an unknown user or movie: %s%s", name, len(bad),
                     len(ratings), named, ", …" if len(bad) > NAMED_BAD_ROWS else "")

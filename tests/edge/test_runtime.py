@@ -230,7 +230,8 @@ def test_files_that_are_not_tflite_are_refused_before_loading(tmp_path: Path, co
 def test_a_model_without_manifest_needs_verify_false(bundle: Path, tmp_path: Path) -> None:
     bare = tmp_path / "ranker.tflite"
     shutil.copy(bundle / "ranker.tflite", bare)
-    with pytest.raises(ModelError, match="no manifest.json beside .*verify=False, --no-verify"):
+    with pytest.raises(ModelError, match=r"no manifest.json beside .*verify=False\); edgerank score and info take "
+                                         "--no-verify"):
         EdgeRanker(bare)
     assert EdgeRanker(bare, verify=False).manifest is None
 

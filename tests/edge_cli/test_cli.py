@@ -47,17 +47,46 @@ def test_k_and_unknown_flags_in_the_json(bundle: Path) -> None:
 
 def test_typos_and_unknown_users_are_named_on_stderr(bundle: Path) -> None:
     typo = edgerank("score", "--json", "--model", str(bundle), "--user", "42", "Sped (1994)", "Star Wars (1977)")
-    assert "unknown title 'Sped (1994)' (scored as an unknown title): did you mean 'Speed (1994)'" in \
+    assert "unknown title 'Sped (1994)' (ranked after every known title): did you mean 'Speed (1994)'" in \
         typo.stderr.decode()
     assert [entry["did_you_mean"][0] for entry in _ok(typo)["unknown_candidates"]] == ["Speed (1994)"]
-    dropped = edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--drop-unknown", "--k", "1",
-                       "Sped (1994)", "Star Wars (1977)", "Speed (1994)")
-    assert len(_ok(dropped)["candidates"]) == 1 and _ok(dropped)["candidates"][0]["known"]
-    assert "(left out)" in dropped.stderr.decode()
     for user, named in (("99999", "user '99999'"), ("", "an empty user id")):
         stranger = edgerank("score", "--json", "--model", str(bundle), "--user", user, "Star Wars (1977)")
         assert _ok(stranger)["user_known"] is False
         assert f"the model does not know {named}" in stranger.stderr.decode()
+
+
+def test_unknown_candidates_never_outrank_known_ones_unless_asked(bundle: Path) -> None:
+    worst = _ok(edgerank("score", "--json", "--model", str(bundle), "--user", "42"))["candidates"][-1]["movie_title"]
+    request = ("score", "--json", "--model", str(bundle), "--user", "42", "Sped (1994)", "Star Wars (1977)",
+               "Not A Real Movie (2031)", worst)
+    scored = _ok(edgerank(*request, "--unknown", "score"))["candidates"]
+    by_score = [c["known"] for c in scored]
+    assert by_score != sorted(by_score, reverse=True), "this request must rank an unknown title above a known one"
+    default = edgerank(*request)
+    ranked = _ok(default)["candidates"]
+    assert [c["known"] for c in ranked] == [True, True, False, False]
+    assert [c["score"] for c in ranked[:2]] == sorted((c["score"] for c in ranked[:2]), reverse=True)
+    # Cut off by --k, the unknown titles are still named on stderr.
+    top = edgerank(*request, "--k", "1")
+    assert [c["known"] for c in _ok(top)["candidates"]] == [True]
+    assert top.stderr.decode().count("unknown title") == 2
+    assert len(_ok(top)["unknown_candidates"]) == 2
+    dropped = edgerank(*request, "--unknown", "drop")
+    assert [c["known"] for c in _ok(dropped)["candidates"]] == [True, True]
+    assert dropped.stderr.decode().count("(left out)") == 2
+
+
+def test_candidates_are_matched_as_people_type_them(bundle: Path) -> None:
+    result = edgerank("score", "--json", "--model", str(bundle), "--user", "42", "star wars", "the godfather",
+                      "Speed (1994)")
+    payload = _ok(result)
+    assert {c["movie_title"] for c in payload["candidates"]} == {"Star Wars (1977)", "Godfather, The (1972)",
+                                                                  "Speed (1994)"}
+    assert all(c["known"] for c in payload["candidates"])
+    assert payload["matched_candidates"] == [{"given": "star wars", "title": "Star Wars (1977)"},
+                                             {"given": "the godfather", "title": "Godfather, The (1972)"}]
+    assert "candidate 'the godfather' taken as 'Godfather, The (1972)'" in result.stderr.decode()
 
 
 def test_no_candidates_ranks_the_whole_catalogue(bundle: Path, tmp_path: Path) -> None:
@@ -77,7 +106,9 @@ def test_bad_inputs_exit_2_with_one_line(bundle: Path, tmp_path: Path) -> None:
          "line 2 is not UTF-8")
     _bad(edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--candidates-file", str(tmp_path / "none")),
          "cannot read candidates file")
-    _bad(edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--k", "-3", "Speed (1994)"), "k must be >= 0")
+    for k in ("-3", "0"):
+        _bad(edgerank("score", "--json", "--model", str(bundle), "--user", "42", "--k", k, "Speed (1994)"),
+             f"--k must be >= 1, got {k}")
     _bad(edgerank("score", "--json", "--model", str(tmp_path / "missing"), "--user", "42", "x"), "model file not found")
     tampered = tmp_path / "bundle"
     shutil.copytree(bundle, tampered)

@@ -133,7 +133,7 @@ run_system() {  # NAME release arch qemu_cpu cpu backend suites
   release_mounts "$root"
   remove_tree "$work"; remove_tree "$root/root/edgerank"; mkdir -p "$work/artifacts/edge" "$work/artifacts/data"
   cp "$OUT/dist/"*.whl "$work/"
-  cp -r "$REPO/tests" "$REPO/pyproject.toml" "$work/"
+  cp -r "$REPO/tests" "$REPO/pyproject.toml" "$REPO/README.md" "$work/"
   for bundle in "$ARTIFACTS"/edge/*/; do cp -r "$bundle" "$work/artifacts/edge/"; done
   cp "$ARTIFACTS/edge_reference.json" "$work/artifacts/"
   cp "$ARTIFACTS/data/test.npz" "$work/artifacts/data/"

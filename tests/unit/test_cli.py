@@ -13,8 +13,9 @@ import pytest
 
 from benchmarks.config import BenchConfig
 from converters.config import BundleConfig, ConvertConfig
+from edge_runtime.errors import EdgeRankError
 from edgerank import cli, flags
-from trainer.config import TrainConfig
+from trainer.config import PRESETS, TrainConfig
 
 
 def _subparsers(parser):
@@ -60,18 +61,49 @@ def test_every_flag_of_every_command_has_a_help_line() -> None:
                 assert words, f"edgerank {name} {action.option_strings[0]} has no help line"
 
 
+def _every_command(parser: argparse.ArgumentParser, prefix: str = "edgerank") -> dict[str, argparse.ArgumentParser]:
+    """``{"edgerank train": parser, …, "edgerank bench retrieval": parser}``, the top level included."""
+    found = {prefix: parser}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.update(_every_command(sub, f"{prefix} {name}"))
+    return found
+
+
 def test_a_config_flag_s_help_is_its_field_s_whole_description() -> None:
     # The docstring entries run over several lines; the help joins them, without reST's backticks.
     docs = flags.attribute_docs(type(TrainConfig().history))
     assert docs["ridge_per_rating"] == ("Candidates for how much λ grows per history rating (λ = ridge + this × "
                                         "ratings), one chosen on the validation split; long histories need more "
                                         "pull than training's λ alone.")
-    commands = dict(_subparsers(cli.build_parser()))
-    for name in ("train", "eval", "convert", "bundle", "bench", "bench-edge", "retrieve", "recommend"):
-        for action in commands[name]._actions:
-            if action.option_strings and action.dest not in ("help", "json", "verbose"):
-                words = action.help.rsplit(" (default:", 1)[0]
-                assert words.endswith((".", ")")) and "``" not in words, (name, action.dest, words)
+
+
+def test_no_help_line_stops_mid_sentence_or_shows_markup() -> None:
+    commands = _every_command(cli.build_parser())
+    assert {"edgerank score", "edgerank info", "edgerank bench heavy-users", "edgerank recommend"} <= set(commands)
+    for name, parser in commands.items():
+        texts = [(action.option_strings or [action.dest])[0] + ": " + (action.help or "")
+                 for action in parser._actions if action.help is not argparse.SUPPRESS and action.dest != "help"
+                 and not isinstance(action, argparse._SubParsersAction)]
+        texts += [f"{choice.dest}: {choice.help}" for action in parser._actions
+                  if isinstance(action, argparse._SubParsersAction) for choice in action._choices_actions]
+        for text in texts:
+            words = text.rsplit(" (default:", 1)[0].strip()
+            assert words.endswith((".", ")", "?")), f"{name} {words!r} stops mid-sentence"
+            assert "``" not in text and "`" not in text and ":class:" not in text, f"{name} {text!r} shows markup"
+        shown = parser.format_help()
+        assert "`" not in shown, f"{name} --help shows markup"
+
+
+def test_every_choice_is_listed_in_the_help() -> None:
+    commands = _every_command(cli.build_parser())
+    score = commands["edgerank score"].format_help()
+    assert "{ai_edge_litert,tflite_runtime,tensorflow}" in score and "{last,drop,score}" in score
+    for command in ("edgerank train", "edgerank demo"):
+        assert "{" + ",".join(PRESETS) + "}" in commands[command].format_help()
+    contenders = " ".join(commands["edgerank bench"].format_help().split("--contenders")[-1].split())
+    assert "savedmodel_call, savedmodel_signature, and tflite_<bundle folder>_<backend>" in contenders
 
 
 def test_python_dash_m_edgerank_runs_the_front_door() -> None:
@@ -93,7 +125,8 @@ def test_train_starts_from_the_best_preset_and_the_tutorial_preset_is_the_datacl
     tutorial = flags.config_from_args(TrainConfig, cli.parse_args(["demo", "--preset", "tutorial", "--seed", "3"]))
     assert tutorial == dataclasses.replace(TrainConfig(), seed=3)
     unknown = _edgerank("train", "--preset", "fastest")
-    assert unknown.returncode == 2 and "unknown --preset 'fastest'" in unknown.stderr
+    assert unknown.returncode == 2 and "--preset: invalid choice: 'fastest' (choose from 'tutorial', 'best')" in \
+        unknown.stderr
 
 
 def test_flags_reach_nested_fields() -> None:
@@ -165,3 +198,20 @@ def test_bench_names_the_command_that_makes_missing_bundles(trained: Path, tmp_p
 
 def test_every_command_has_its_extras_in_the_trainer_environment() -> None:
     assert all(cli.missing_extra(command) is None for command in cli.NEEDS)
+
+
+def test_the_default_model_is_the_environment_s_else_the_last_converted_else_artifacts(
+        converted_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgerank import default_model
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("EDGERANK_MODEL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(EdgeRankError, match="pass --model FOLDER .* or set EDGERANK_MODEL=FOLDER"):
+        default_model.resolve_model("")
+    default_model.remember_bundle(converted_model)  # what `edgerank convert` does when it has written one
+    assert default_model.resolve_model("") == str(converted_model.resolve())
+    scored = _edgerank("score", "--json", "--user", "42", "Star Wars (1977)")
+    assert scored.returncode == 0, scored.stderr
+    monkeypatch.setenv("EDGERANK_MODEL", "elsewhere")
+    assert default_model.resolve_model("") == "elsewhere" and default_model.resolve_model("given") == "given"

@@ -243,7 +243,8 @@ def test_score_and_recommend_from_a_history_file(history_bundles: dict[str, Path
     assert scored.returncode == 0, scored.stderr
     result = json.loads(scored.stdout)
     assert [c["movie_title"] for c in result["candidates"]] != [] and result["user_id"] is None
-    assert "Sped (1994)" in scored.stderr and result["unknown_history"] == ["Sped (1994)"]
+    assert "Sped (1994)" in scored.stderr and [entry["title"] for entry in result["history"]["unknown"]] == [
+        "Sped (1994)"]
     recommended = edgerank("recommend", "--json", "--model", bundle, "--history", "-", "--k", "3", stdin=history)
     assert recommended.returncode == 0, recommended.stderr
     titles = [r["movie_title"] for r in json.loads(recommended.stdout)["recommendations"]]
@@ -264,6 +265,16 @@ def test_android_export_prints_the_history_signatures(history_bundles: dict[str,
         assert line in result.stdout, line
     assert "user_id" not in result.stdout
     assert_matches_schema(tmp_path / "assets" / "edgerank" / "manifest.json", "manifest")
+    # The whole sequence, as the README's Android section shows it, and the manifest fields it reads.
+    from converters.bundle import android_sequence
+
+    assert android_sequence() in result.stdout
+    assert android_sequence() in (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    manifest = json.loads((tmp_path / "assets" / "edgerank" / "manifest.json").read_text())
+    assert {"state_size", "recommend_k"} <= set(manifest["architecture"])
+    # Outputs have one value per input entry: the manifest says [-1], as the contract does, not [].
+    outputs = {name: signature["outputs"] for name, signature in manifest["signatures"].items()}
+    assert outputs["score"]["rating"]["shape"] == outputs["personalize"]["history_known"]["shape"] == [-1]
 
 
 def test_bench_times_a_history_bundle_in_its_own_table(history_bundles: dict[str, Path], trained: Path,

@@ -219,7 +219,7 @@ def test_two_stage_recommend_end_to_end(trained: Path, bundles: dict[str, Path],
     from_file = _edgerank("recommend", "--json", "--user", "3", "--k", "5", "--model", str(bundles["none"]),
                           "--handoff", str(handoff))
     in_one = _edgerank("recommend", "--json", "--user", "3", "--k", "5", "--model", str(bundles["none"]),
-                       "--retrieval", str(trained / "retrieval"), "--candidates", "20")
+                       "--retrieval", str(trained / "retrieval"), "--retrieve-k", "20")
     for result in (from_file, in_one):
         assert result.returncode == 0, result.stderr
     picked = json.loads(from_file.stdout)
