@@ -70,8 +70,8 @@ def personalize_file(ranker: EdgeRanker, path: str, strict: bool = False,
         pairs, unresolved, repeated = history.pairs, history.unresolved, history.repeated
         matched = [match for match in history.matches if match.title is not None]
     if strict and unresolved:
-        raise HistoryError(f"--strict: {len(unresolved)} history title(s) in {where} are not in the model's "
-                           f"catalogue: {_listing([described(match) for match in unresolved])}")
+        raise HistoryError(f"--strict: {len(unresolved)} history title(s) in {where} name no single title of the "
+                           f"model's catalogue: {_listing([described(match) for match in unresolved])}")
     state = ranker.personalize(pairs)
     unresolved += [TitleMatch(title, None, "unknown") for title in state.unknown_titles]
     if entries and not state.rated_titles and not allow_empty:

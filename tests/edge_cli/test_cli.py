@@ -128,6 +128,19 @@ def test_non_utf8_arguments_exit_2(bundle: Path) -> None:
     _bad(result, "candidate 0 is not valid text")
 
 
+def test_a_reader_that_stops_early_gets_no_traceback(bundle: Path) -> None:
+    import subprocess
+    import sys
+
+    # `edgerank score --json … | head -1`: the whole catalogue's JSON (about 150 KB) into a pipe closed early.
+    child = subprocess.Popen([sys.executable, "-m", "edgerank", "score", "--json", "--model", str(bundle), "--user",
+                              "42"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout.readline() == b"{\n"
+    child.stdout.close()
+    stderr = child.stderr.read().decode()
+    assert child.wait() == 1 and stderr == "", stderr
+
+
 def test_info_reports_backend_and_model(bundle: Path) -> None:
     info = _ok(edgerank("info", "--json", "--model", str(bundle)))
     assert info["model"]["verified"] is True and info["model"]["signature"]["name"] == "score"

@@ -186,6 +186,8 @@ def _assert_clean_exit(result, expected: int | None = None, message: str | None 
 
 @pytest.mark.parametrize("case", sorted(BATTERY))
 def test_hostile_history_files_end_in_one_line(case: str, tmp_path: Path) -> None:
+    if case.startswith("200k") and os.environ.get("EDGERANK_EMULATED"):
+        pytest.skip("parsing 200,000 rows is the same Python everywhere: 20 s under qemu, 1 s on x86")
     content, expected, message = BATTERY[case]
     path = tmp_path / "history"
     path.write_bytes(content)

@@ -35,8 +35,7 @@ def _with_more_users(folder: Path, target: Path) -> Path:
 
 
 def _train_and_convert(archive: Path, output: Path) -> Path:
-    from converters.config import ConvertConfig
-    from converters.tflite import convert_ranker
+    from edgerank import cli
     from trainer.config import HistoryConfig, RankingConfig, RetrievalConfig, SplitConfig, TrainConfig
     from trainer.pipeline import train
 
@@ -45,11 +44,13 @@ def _train_and_convert(archive: Path, output: Path) -> Path:
                                             autorec_patience=5),
                       retrieval=RetrievalConfig(model="history"),
                       history=HistoryConfig(embedding_dim=8, max_epochs=6, patience=2, batch_users=16)), verbose=0)
-    report = convert_ranker(ConvertConfig(
-        saved_model=str(output / "history"), quantize="int8", output=str(output / "edge" / "history"),
-        validation_data=str(output / "data" / "test.npz"), history_data=str(output / "data" / "train.npz"),
-        min_top_10_overlap=0.0, min_pair_agreement=0.0))  # 40 titles: the order gate is MovieLens's
-    return Path(report.bundle)
+    bundle = output / "edge" / "history"
+    # Through the command, as a user converts (it also remembers the bundle as the default --model).
+    assert cli.main(["-v", "convert", "--saved-model", str(output / "history"), "--quantize", "int8", "--output",
+                     str(bundle), "--validation-data", str(output / "data" / "test.npz"), "--history-data",
+                     str(output / "data" / "train.npz"), "--min-top-10-overlap", "0", "--min-pair-agreement",
+                     "0"]) == 0  # 40 titles: the order gate is MovieLens's
+    return bundle
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +250,13 @@ def test_score_and_recommend_from_a_history_file(history_bundles: dict[str, Path
     assert recommended.returncode == 0, recommended.stderr
     titles = [r["movie_title"] for r in json.loads(recommended.stdout)["recommendations"]]
     assert len(titles) == 3 and movie_title(1) not in titles
+    # Without --model: the bundle the last `edgerank convert` wrote (the fixture's second), from any folder.
+    from edgerank.default_model import last_bundle_file
+
+    assert last_bundle_file().read_text().strip() == str(history_bundles["more_users"].resolve())
+    default = subprocess.run([sys.executable, "-m", "edgerank", "recommend", "--json", "--history", "-", "--k", "3"],
+                             input=history, capture_output=True, text=True, cwd=tmp_path)
+    assert default.returncode == 0 and json.loads(default.stdout)["returned"] == 3, default.stderr
     for args, stdin, message in ((("score", "--json", "--model", bundle, "--user", "3"), "", "--history"),
                                  (("recommend", "--json", "--model", bundle, "--history", "-"), "Fargo (1996),nan\n", "line 1")):
         failed = edgerank(*args, stdin=stdin)
