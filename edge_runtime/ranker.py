@@ -16,6 +16,7 @@ demote it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import numpy as np
 
 from edge_runtime.backend import Backend, load_backend, native_logs_hidden
 from edge_runtime.contract import (EXCLUDED_SCORE, HISTORY_SIGNATURES, INPUTS, OUTPUTS, PERSONALIZE_SIGNATURE,
-                                   RECOMMEND_SIGNATURE, SHAPED_LIKE, SIGNATURE)
+                                   RECOMMEND_SIGNATURE, RETRIEVED_TITLES_OUTPUT, SHAPED_LIKE, SIGNATURE)
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.history import UserState, clean_history
 from edge_runtime.manifest import ModelError, VerifiedModel, load_model, read_titles
@@ -179,10 +180,7 @@ class _Signature:
             first, self.shapes = self.shapes is None, None  # until the allocation succeeds
             for index, shape in zip(self.input_indices, shapes):
                 wrapper.ResizeInputTensor(index, np.array(shape, np.int32), False, subgraph)
-            if first:  # where LiteRT announces its XNNPACK delegate
-                with native_logs_hidden():
-                    wrapper.AllocateTensors(subgraph)
-            else:
+            with native_logs_hidden() if first else contextlib.nullcontext():  # LiteRT announces XNNPACK here
                 wrapper.AllocateTensors(subgraph)
             self.shapes = shapes
         set_tensor = wrapper.SetTensor
@@ -377,7 +375,7 @@ class EdgeRanker:
         """How many titles a history model's ``recommend`` signature returns at most (fixed in the model:
         the manifest's ``architecture.recommend_k``); ``None`` for an id model."""
         recommend = self._session().signatures.get(RECOMMEND_SIGNATURE)
-        return None if recommend is None else recommend["outputs"]["titles"]["shape"][0]
+        return None if recommend is None else recommend["outputs"][RETRIEVED_TITLES_OUTPUT]["shape"][0]
 
     def signature(self) -> dict[str, Any]:
         """The ``score`` signature as the interpreter sees it.
