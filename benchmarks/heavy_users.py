@@ -25,7 +25,7 @@ import numpy as np
 
 from benchmarks.config import HeavyUsersConfig
 from trainer.config import ConfigError
-from trainer.metrics import HISTORY_BUCKETS
+from interactions.metrics import HISTORY_BUCKETS
 
 
 def write_heavy_user_log(config: HeavyUsersConfig) -> dict:
@@ -33,7 +33,7 @@ def write_heavy_user_log(config: HeavyUsersConfig) -> dict:
 
     Returns:
         What was written: users, titles, ratings, and the users in each of ``eval``'s history-length
-        buckets (``trainer.metrics.HISTORY_BUCKETS``, by all their ratings).
+        buckets (``interactions.metrics.HISTORY_BUCKETS``, by all their ratings).
 
     Raises:
         ConfigError: The history bounds do not fit the catalogue, or there are no users.

@@ -40,7 +40,7 @@ from edge_runtime import atomic
 from edge_runtime.manifest import load_model, read_titles
 from edge_runtime.ranker import HISTORY_KIND, RETRIEVED_CANDIDATES
 from trainer import scoring, serving
-from trainer.splits import read_split
+from interactions.split_files import read_split
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def run_matrix(config: BenchConfig) -> dict:
         "peak_rss_note": "each contender's own process, read after loading and serving the timed requests "
                          "(before its accuracy pass, which loads the whole test split)",
         "order_note": f"each converted model in its own runtime against the float32 SavedModel, over "
-                      f"{config.order_users} users' whole catalogue (trainer.metrics.order_agreement)",
+                      f"{config.order_users} users' whole catalogue (interactions.metrics.order_agreement)",
         "architecture": architecture,
         "contenders": results,
         "history": history,

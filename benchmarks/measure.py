@@ -59,7 +59,7 @@ def pick_request(data: str | Path, candidates: int, seed: int) -> tuple[str, lis
         candidates: How many titles.
         seed: Picks the titles.
     """
-    from trainer.splits import read_split  # here, so a cold-start child that reads its peak memory skips it
+    from interactions.split_files import read_split  # here, so a cold-start child that reads its peak memory skips it
 
     columns = read_split(data, ("user_id", "movie_title"), "benchmark data")
     users, titles = columns["user_id"], columns["movie_title"]

@@ -36,8 +36,9 @@ import numpy as np
 from benchmarks.measure import peak_rss_mb, summarize, time_calls
 from edge_runtime.contract import TITLE_INPUT, USER_INPUT
 from edge_runtime.ranker import HISTORY_KIND
-from trainer import metrics, scoring
-from trainer.splits import read_split
+from interactions import metrics
+from trainer import scoring
+from interactions.split_files import read_split
 
 Scorer = Callable[[str, Sequence[str]], np.ndarray]
 

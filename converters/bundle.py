@@ -6,6 +6,7 @@ schema is in ``edge_runtime.manifest``)::
     ranker.tflite    the model: raw strings in, ratings out
     manifest.json    what the model is, what it was checked against, its SHA-256
     titles.txt       the candidate titles it knows, one a line (the catalogue)
+    names.txt        each title's display name on the same line (only when the log came with an items file)
 
 ``edgerank convert`` writes one bundle per variant; ``edgerank bundle`` verifies
 a bundle and copies it elsewhere, optionally as an Android ``assets`` folder.
@@ -26,10 +27,11 @@ from edge_runtime.contract import (EXCLUDE_INPUT, EXCLUDED_SCORE, HISTORY_KNOWN_
                                    HISTORY_TITLES_INPUT, MANIFEST_FILE, MODEL_FILE, PERSONALIZE_SIGNATURE,
                                    RATING_OUTPUT, RECOMMEND_SIGNATURE, RETRIEVAL_SCORES_OUTPUT,
                                    RETRIEVED_TITLES_OUTPUT, SIGNATURE, STATE_INPUT, STATE_OUTPUT, TITLE_INPUT,
-                                   TITLE_KNOWN_OUTPUT, TITLES_FILE, USER_INPUT, USER_KNOWN_OUTPUT, utc_timestamp)
-from edge_runtime.manifest import load_model, read_titles
+                                   TITLE_KNOWN_OUTPUT, TITLES_FILE, USER_INPUT, USER_KNOWN_OUTPUT, NAMES_FILE,
+                                   utc_timestamp)
+from edge_runtime.manifest import load_model, read_names, read_titles
 #: Manifest fields ``write_description`` computes itself (a copy recomputes them).
-COMPUTED_FIELDS = ("schema_version", "model", "sha256", "size_bytes", "titles", "created")
+COMPUTED_FIELDS = ("schema_version", "model", "sha256", "size_bytes", "titles", "names", "created")
 #: Subfolder of an Android ``assets`` folder that ``--android`` writes the bundle to.
 ANDROID_ASSET_DIR = "edgerank"
 
@@ -42,8 +44,8 @@ def write_model(folder: str | os.PathLike[str], model: bytes) -> Path:
 
 
 def write_description(folder: str | os.PathLike[str], model: bytes, description: dict[str, Any],
-                      titles: list[str]) -> None:
-    """Completes a bundle folder being built: ``titles.txt`` and ``manifest.json``, all files synced.
+                      titles: list[str], names: list[str] | None = None) -> None:
+    """Completes a bundle folder being built: ``titles.txt``, ``names.txt`` and ``manifest.json``, all files synced.
 
     Args:
         folder: The (temporary) bundle folder, already holding the model.
@@ -51,6 +53,7 @@ def write_description(folder: str | os.PathLike[str], model: bytes, description:
         description: Manifest fields other than ``COMPUTED_FIELDS`` (schema
             version, file names, checksum, size, title count, creation time).
         titles: The catalogue, in vocabulary order.
+        names: Each title's display name, in the same order; ``None``: no names file.
     """
     folder = Path(folder)
     fields = {
@@ -60,16 +63,20 @@ def write_description(folder: str | os.PathLike[str], model: bytes, description:
         "size_bytes": len(model),
         **description,
         "titles": {"file": TITLES_FILE, "count": len(titles)},
+        **({"names": {"file": NAMES_FILE, "count": len(names)}} if names is not None else {}),
         "created": utc_timestamp(),
     }
     (folder / TITLES_FILE).write_text("".join(f"{title}\n" for title in titles), encoding="utf-8")
+    if names is not None:
+        (folder / NAMES_FILE).write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
     (folder / MANIFEST_FILE).write_text(json.dumps(fields, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     for path in folder.iterdir():
         with open(path, "rb") as handle:
             os.fsync(handle.fileno())
 
 
-def write_bundle(out: str | os.PathLike[str], model: bytes, description: dict[str, Any], titles: list[str]) -> Path:
+def write_bundle(out: str | os.PathLike[str], model: bytes, description: dict[str, Any], titles: list[str],
+                 names: list[str] | None = None) -> Path:
     """Writes a whole bundle atomically (see ``write_description`` for the arguments).
 
     Returns:
@@ -77,7 +84,7 @@ def write_bundle(out: str | os.PathLike[str], model: bytes, description: dict[st
     """
     with atomic.directory(out) as folder:
         write_model(folder, model)
-        write_description(folder, model, description, titles)
+        write_description(folder, model, description, titles, names)
     return Path(out)
 
 
@@ -98,10 +105,10 @@ def copy_bundle(source: str | os.PathLike[str], out: str | os.PathLike[str], and
         ModelError: The source is not a complete bundle or fails its checksum.
     """
     verified = load_model(source)
-    titles = read_titles(verified)
+    titles, names = read_titles(verified), read_names(verified)
     fields = {key: value for key, value in verified.manifest.items() if key not in COMPUTED_FIELDS}
     target = Path(out) / ANDROID_ASSET_DIR if android else Path(out)
-    return write_bundle(target, verified.content, fields, titles)
+    return write_bundle(target, verified.content, fields, titles, names)
 
 
 def android_snippet(asset_dir: str = ANDROID_ASSET_DIR, kind: str = "history") -> str:

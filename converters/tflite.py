@@ -22,7 +22,7 @@ any TFLite interpreter runs it. It comes in four variants
    models also score the whole catalogue for ``order_users`` users: every
    variant must keep ``min_top_10_overlap`` of each user's top 10 and order
    ``min_pair_agreement`` of the title pairs as the SavedModel does (the order
-   gate, ``trainer.metrics.order_agreement``); NDCG@10 of the test titles is
+   gate, ``interactions.metrics.order_agreement``); NDCG@10 of the test titles is
    reported for both.
 3. Delegate: the CPU delegate the model runs with is recorded (XNNPACK if it
    accepts the model, else the built-in kernels).
@@ -55,8 +55,8 @@ from edge_runtime.contract import HISTORY_SIGNATURES, PERSONALIZE_SIGNATURE, SIG
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.manifest import sha256_hex
 from trainer import scoring, serving
-from trainer.formats import Columns
-from trainer.splits import SplitFileError, read_split
+from interactions.schema import Columns
+from interactions.split_files import SplitFileError, read_split
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +271,7 @@ def describe(info: dict[str, Any], saved_model_dir: Path, config: ConvertConfig,
         "signature": signatures[SIGNATURE],
         **({"signatures": signatures} if history else {}),
         "architecture": info["architecture"],
+        **({"schema": info["schema"]} if "schema" in info else {}),
         "out_of_vocabulary": HISTORY_OUT_OF_VOCABULARY if history else OUT_OF_VOCABULARY,
         "quantization": {"mode": config.quantize, "per_channel_dense": config.per_channel_dense,
                          "int8_activations": config.quantize == "int8" and config.int8_activations},
@@ -344,7 +345,8 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
         except ConversionError as error:
             raise ConversionError(f"{error}; the previous bundle at {output} is kept") from error
         bundle.write_description(folder, model, describe(info, saved_model_dir, config, model_ops, validation,
-                                                         ranker.signatures()), titles)
+                                                         ranker.signatures()), titles,
+                                 serving.read_names(saved_model_dir))
     return ConversionReport(bundle=str(output), quantization=config.quantize, size_bytes=len(model),
                             sha256=sha256_hex(model), ops=model_ops.ops,
                             min_runtime_version=model_ops.min_runtime_version, validation=validation)

@@ -26,7 +26,9 @@ an id, and has three signatures; the device keeps the state between them::
 
 A bundle is a folder with ``MODEL_FILE``, ``MANIFEST_FILE`` (its schema is in
 ``edge_runtime.manifest``) and ``TITLES_FILE`` (the catalogue, one title a
-line, in vocabulary order). Every file the project writes stamps its creation
+line, in vocabulary order: an item id for logs other than MovieLens), and
+``NAMES_FILE`` where the log came with an items file (the display name of the
+item on the same line of ``TITLES_FILE``; an empty line: none). Every file the project writes stamps its creation
 time with ``utc_timestamp``. Standard library only: the trainer imports this
 module to name its signature, and a device imports it to read one.
 """
@@ -73,6 +75,7 @@ SHAPED_LIKE = {RATING_OUTPUT: TITLE_INPUT, TITLE_KNOWN_OUTPUT: TITLE_INPUT, USER
 MODEL_FILE = "ranker.tflite"
 MANIFEST_FILE = "manifest.json"
 TITLES_FILE = "titles.txt"
+NAMES_FILE = "names.txt"
 
 
 def utc_timestamp() -> str:

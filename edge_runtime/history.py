@@ -143,6 +143,9 @@ def _rating(value: Any, rating_range: tuple[float, float] | None, where: str) ->
     if not math.isfinite(rating):
         raise HistoryError(f"{where}: the rating must be a finite number, got {value!r}")
     if rating_range is not None and not rating_range[0] <= rating <= rating_range[1]:
+        if math.isinf(rating_range[1]):  # an implicit-feedback model's weights
+            raise HistoryError(f"{where}: weight {value!r} is below {rating_range[0]:g}: weights say how much "
+                               "(plays, clicks), 0 or more")
         raise HistoryError(f"{where}: rating {value!r} is outside the model's scale "
                            f"{rating_range[0]:g}-{rating_range[1]:g}")
     return rating

@@ -34,6 +34,9 @@ Schema (version 2)::
       "training": {"saved_model": "…/ranking/3", "model_version": 3,
                    "data_fingerprint": "…", "trained": "2026-11-23T10:00:00+00:00"},
       "titles": {"file": "titles.txt", "count": 1664},
+      "names": {"file": "names.txt", "count": 17632},   # a log with an items file: display names
+      "schema": {"source": "…", "format": "csv", "feedback": "implicit", "value_range": [1, 352698], …},
+                                                          # what edgerank train read (interactions.schema)
       "created": "2026-11-23T10:00:00+00:00"
     }
 """
@@ -169,6 +172,26 @@ def read_titles(model: VerifiedModel) -> list[str]:
         raise ModelError(f"{path} has {len(titles)} titles, the manifest says "
                          f"{model.manifest['titles'].get('count')}: the bundle is incomplete")
     return titles
+
+
+def read_names(model: VerifiedModel) -> list[str] | None:
+    """The display names of a verified bundle's titles (``names.txt``, the same order), or ``None`` without one.
+
+    Raises:
+        ModelError: The manifest names a names file that is missing, not UTF-8, or holds another count.
+    """
+    entry = (model.manifest or {}).get("names")
+    if not isinstance(entry, dict):
+        return None
+    path = model.path.parent / Path(str(entry.get("file"))).name
+    try:
+        names = path.read_text(encoding="utf-8").split("\n")[:-1]
+    except (OSError, UnicodeDecodeError) as error:
+        raise ModelError(f"cannot read the bundle's names {path}: {error}") from error
+    if len(names) != entry.get("count"):
+        raise ModelError(f"{path} has {len(names)} names, the manifest says {entry.get('count')}: "
+                         "the bundle is incomplete")
+    return names
 
 
 def _check_flatbuffer(path: Path, content: bytes) -> None:

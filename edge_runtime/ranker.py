@@ -17,6 +17,7 @@ demote it.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import subprocess
 import sys
@@ -33,7 +34,7 @@ from edge_runtime.contract import (EXCLUDED_SCORE, HISTORY_SIGNATURES, INPUTS, O
                                    RECOMMEND_SIGNATURE, RETRIEVED_TITLES_OUTPUT, SHAPED_LIKE, SIGNATURE)
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.history import UserState, clean_history
-from edge_runtime.manifest import ModelError, VerifiedModel, load_model, read_titles
+from edge_runtime.manifest import ModelError, VerifiedModel, load_model, read_names, read_titles
 from edge_runtime.titles import Catalogue
 
 #: Candidates per interpreter call; longer lists are scored in chunks of this size.
@@ -366,9 +367,28 @@ class EdgeRanker:
 
     @property
     def rating_range(self) -> tuple[float, float] | None:
-        """The rating scale the model was trained on (from the manifest; ``None`` without one)."""
-        bounds = ((self.manifest or {}).get("architecture") or {}).get("rating_range")
+        """The values a history may hold (from the manifest; ``None`` without one): the rating scale the model
+        was trained on, or 0 and up for the weights of an implicit-feedback model."""
+        architecture = (self.manifest or {}).get("architecture") or {}
+        if self.implicit:
+            return (0.0, math.inf)
+        bounds = architecture.get("rating_range")
         return (float(bounds[0]), float(bounds[1])) if bounds else None
+
+    @property
+    def implicit(self) -> bool:
+        """Whether the model learned from implicit feedback: histories hold weights (plays, clicks), not
+        ratings, and ``score`` gives preferences (higher: more likely chosen), not ratings."""
+        return ((self.manifest or {}).get("architecture") or {}).get("feedback") == "implicit"
+
+    def names(self) -> list[str] | None:
+        """The display name of each title of ``titles()`` (same order; empty: none), or ``None`` when the
+        bundle has no names (MovieLens: the titles are the names).
+
+        Raises:
+            ModelError: The bundle's names file is damaged.
+        """
+        return read_names(self.model)
 
     @property
     def recommend_k(self) -> int | None:
@@ -411,7 +431,7 @@ class EdgeRanker:
         """
         catalogue = getattr(self, "_catalogue", None)
         if catalogue is None:
-            catalogue = self._catalogue = Catalogue(self.titles())
+            catalogue = self._catalogue = Catalogue(self.titles(), self.names())
         return catalogue
 
     def _known_titles(self) -> Catalogue | None:

@@ -34,7 +34,7 @@ def recommend_on_device(ranker: EdgeRanker, history: Any, k: int, retrieve_k: in
     Returns:
         ``{"backend", "history": {"rated", "unknown_titles"}, "retrieval": {"on_device", "requested",
         "candidates", "recommend_k"}, "k", "returned", "recommendations": [{"movie_title", "score",
-        "known"}, …]}``, best first.
+        "known"}, …]}``, best first; each recommendation has a ``"name"`` too when the bundle has names.
     """
     if k < 1:
         raise RecommendError(f"k must be >= 1, got {k}")
@@ -48,8 +48,17 @@ def recommend_on_device(ranker: EdgeRanker, history: Any, k: int, retrieve_k: in
                       "recommend_k": ranker.recommend_k},
         "k": k,
         "returned": len(ranking.candidates),
-        "recommendations": [dataclasses.asdict(candidate) for candidate in ranking.candidates],
+        "recommendations": named(ranker, [dataclasses.asdict(candidate) for candidate in ranking.candidates]),
     }
+
+
+def named(ranker: EdgeRanker, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Candidates (``{"movie_title", …}``) with each one's display ``"name"`` added, when the bundle has names."""
+    names = ranker.names()
+    if names is None:
+        return candidates
+    catalogue = ranker.catalogue()
+    return [{**candidate, "name": catalogue.display(candidate["movie_title"])} for candidate in candidates]
 
 
 def rank_handoff(ranker: EdgeRanker, handoff: Handoff, user: str, k: int) -> dict[str, Any]:

@@ -16,6 +16,10 @@ titles ("Hamlet": 1990 and 1996) is ambiguous, and one that matches none is
 unknown; both come with the closest catalogue titles as suggestions (close
 typos included: "Alein (1979)" suggests "Alien (1979)"). Matching needs no
 interpreter: it reads the bundle's ``titles.txt``.
+
+A catalogue of item ids with display names (a bundle with ``names.txt``:
+logs other than MovieLens) matches a name the same way as a title, and
+resolves it to the item's id; ``display`` gives an id's name back.
 """
 
 from __future__ import annotations
@@ -85,12 +89,17 @@ class Catalogue:
     """A model's titles, indexed for ``match``.
 
     Args:
-        titles: Every title the model knows (``EdgeRanker.titles()``).
+        titles: Every title (or item id) the model knows (``EdgeRanker.titles()``).
+        names: Each title's display name, in the same order (empty: none), or ``None`` (``EdgeRanker.names()``).
     """
 
-    def __init__(self, titles: Iterable[str]) -> None:
+    def __init__(self, titles: Iterable[str], names: Iterable[str] | None = None) -> None:
         self.titles = list(titles)
+        self.names = {title: name for title, name in zip(self.titles, names or ()) if name}
         self._known = frozenset(self.titles)
+        self._named: dict[str, list[str]] = defaultdict(list)  # a display name as given -> its titles
+        for title, name in self.names.items():
+            self._named[name].append(title)
         # Built on the first title not given exactly (about 0.5 s for 59,047 titles): exact titles never pay.
         self._by_name_and_year: dict[tuple[str, str | None], list[str]] | None = None
         self._by_name: dict[str, list[str]] = {}
@@ -100,12 +109,21 @@ class Catalogue:
         """The catalogue by normalised ``(name, year)``; ``self._by_name`` by name alone, built with it."""
         if self._by_name_and_year is None:
             by_name_and_year: dict[tuple[str, str | None], list[str]] = defaultdict(list)
-            for title in self.titles:
-                name, year = normalise(title)
-                by_name_and_year[name, year].append(title)
-                self._by_name.setdefault(name, []).append(title)
+            for label, title in self._labels():
+                name, year = normalise(label)
+                for key, table in (((name, year), by_name_and_year), (name, self._by_name)):
+                    if title not in table.setdefault(key, []):
+                        table[key].append(title)
             self._by_name_and_year = by_name_and_year
         return self._by_name_and_year
+
+    def _labels(self) -> list[tuple[str, str]]:
+        """``(text a person may type, title)``: each title, and its display name where it has one."""
+        return [(title, title) for title in self.titles] + [(name, title) for title, name in self.names.items()]
+
+    def display(self, title: str) -> str:
+        """How a title is shown to a person: its display name, else itself."""
+        return self.names.get(title, title)
 
     def __contains__(self, title: object) -> bool:
         return title in self._known
@@ -117,6 +135,8 @@ class Catalogue:
         """
         if query in self._known:
             return TitleMatch(query, query, EXACT)
+        if len(self._named.get(query, ())) == 1:
+            return TitleMatch(query, self._named[query][0], EXACT)
         name, year = normalise(query)
         by_name_and_year = self._names()
         found = by_name_and_year.get((name, year), []) if year else self._by_name.get(name, [])
@@ -129,9 +149,10 @@ class Catalogue:
     def suggest(self, query: str, count: int = 3) -> list[str]:
         """The ``count`` catalogue titles closest to ``query`` (difflib's ratio of the folded titles), best first."""
         if self._keys is None:
-            self._keys = [_fold(title) for title in self.titles]
+            labels = self._labels()
+            self._keys = [_fold(label) for label, _ in labels]
             self._titles_by_key: dict[str, list[str]] = defaultdict(list)
-            for key, title in zip(self._keys, self.titles):
+            for key, (_, title) in zip(self._keys, labels):
                 self._titles_by_key[key].append(title)
         close = difflib.get_close_matches(_fold(query)[:200], self._keys, n=count, cutoff=SUGGESTION_CUTOFF)
-        return [title for key in dict.fromkeys(close) for title in self._titles_by_key[key]][:count]
+        return list(dict.fromkeys(title for key in dict.fromkeys(close) for title in self._titles_by_key[key]))[:count]

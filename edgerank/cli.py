@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from edge_runtime.backend import BACKEND_NAMES, NATIVE_LOGGER, load_backend
@@ -69,9 +70,12 @@ def _emit(args: argparse.Namespace, payload: Any, lines: list[str]) -> None:
 
 
 def _ranked_lines(candidates: list[dict], header: str) -> list[str]:
-    """A ranking as a person reads it: rank, predicted rating, title (and what the model did not know)."""
-    rows = [f"{rank:>4}. {c['score']:.2f}  {c['movie_title']}{'' if c['known'] else '  (unknown title)'}"
-            for rank, c in enumerate(candidates, 1)]
+    """A ranking as a person reads it: rank, predicted rating (or preference), title, or name and id (and what
+    the model did not know)."""
+    rows = [f"{rank:>4}. {c['score']:.2f}  "
+            + (f"{c['name']}  ({c['movie_title']})" if c.get("name", c["movie_title"]) != c["movie_title"]
+               else c["movie_title"])
+            + ("" if c["known"] else "  (unknown title)") for rank, c in enumerate(candidates, 1)]
     return [header, *rows] if rows else [header, "     (no candidates)"]
 
 
@@ -88,10 +92,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     config = config_from_args(TrainConfig, args)
     metrics = train(config)
     summary = {key: metrics[key] for key in ("ranking", "retrieval", "history") if key in metrics}
-    lines = [f"Trained ({config.preset} preset) into {config.output_dir}/: ranker ({config.ranking.model}) test RMSE "
-             f"{metrics['ranking']['rmse']:.4f}; retrieval ({config.retrieval.model}) top-100 "
-             f"{metrics['retrieval']['top_100']:.4f}"]
-    if "history" in metrics:
+    ranker = (f"ranker ({config.ranking.model}) test RMSE {metrics['ranking']['rmse']:.4f}" if "ranking" in metrics
+              else "no ranker (implicit feedback)")
+    lines = [f"Trained ({config.preset} preset) into {config.output_dir}/: {ranker}; retrieval "
+             f"({config.retrieval.model}) top-100 {metrics['retrieval']['top_100']:.4f}",
+             f"Data: {metrics['data']['schema_summary']}"]
+    if "history" in metrics and "recall_at_20" in metrics["history"]:
+        lines.append(f"History model: test recall@20 {metrics['history']['recall_at_20']:.4f}, NDCG@20 "
+                     f"{metrics['history']['ndcg_at_20']:.4f} over each user's unseen items")
+    elif "history" in metrics:
         lines.append(f"History model: warm-user RMSE {metrics['history']['rmse']:.4f}, retrieval top-100 "
                      f"{metrics['history']['top_100']:.4f}, unseen top-10 {metrics['history']['unseen_top_10']:.4f}")
     _emit(args, summary, lines)
@@ -112,9 +121,13 @@ def cmd_convert(args: argparse.Namespace) -> None:
     report = convert_ranker(config_from_args(ConvertConfig, args))
     remember_bundle(report.bundle)  # the default --model of score and recommend from now on
     figures = report.validation
+    implicit = json.loads((Path(report.bundle) / "manifest.json").read_text()).get(
+        "architecture", {}).get("feedback") == "implicit"
+    # Preferences are no ratings: an RMSE against weights would mean nothing.
+    error = "" if implicit else (f"test RMSE {figures.test_rmse:.4f} (SavedModel {figures.saved_model_test_rmse:.4f}), ")
     _emit(args, dataclasses.asdict(report), [
         f"Wrote {report.bundle} ({report.quantization}, {report.size_bytes / 1024:.0f} KB, runtime >= "
-        f"{report.min_runtime_version}): test RMSE {figures.test_rmse:.4f} (SavedModel {figures.saved_model_test_rmse:.4f}), "
+        f"{report.min_runtime_version}): {error}max |difference| {figures.max_abs_diff:.2g}, "
         f"top-10 overlap {figures.top_10_overlap:.4f}, pairs in order {figures.pair_agreement:.4f}"])
 
 
@@ -332,7 +345,7 @@ def build_parser(preset: str = DEFAULT_PRESET) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     configured = (
-        ("train", TrainConfig, cmd_train, "Train the ranking, retrieval and history models on MovieLens."),
+        ("train", TrainConfig, cmd_train, "Train the ranking, retrieval and history models on an interaction log (MovieLens or your own)."),
         ("eval", EvalConfig, cmd_eval, "Compare EdgeRank's models with classic baselines on the same splits."),
         ("convert", ConvertConfig, cmd_convert, "Convert a SavedModel to a validated, quantized bundle."),
         ("retrieve", RetrieveConfig, cmd_retrieve,

@@ -111,9 +111,8 @@ def run_demo(config: TrainConfig, verbose: bool = False) -> None:
     if config.preset != "tutorial":
         comparison = output / "tutorial"
         log.info("[2/6] Training the tutorials' models for comparison (--preset tutorial) into %s/", comparison)
-        tutorial = dataclasses.replace(TrainConfig.from_preset("tutorial"), data=config.data, seed=config.seed,
-                                       split=config.split, output_dir=str(comparison),
-                                       skip_bad_rows=config.skip_bad_rows)
+        tutorial = dataclasses.replace(TrainConfig.from_preset("tutorial"), log=config.log, seed=config.seed,
+                                       split=config.split, output_dir=str(comparison))
         stage("train", *config_to_argv(tutorial), show="none")
 
     log.info("[3/6] Converting and validating the bundles (edge/)")
@@ -140,8 +139,8 @@ def run_demo(config: TrainConfig, verbose: bool = False) -> None:
     # AutoRec would be retrained on each of the five folds, and once more without the new users: the demo
     # evaluates on the seed-42 split only, and `edgerank eval` does the rest.
     folds = ["--no-folds", "--no-new-users"] if config.ranking.model == "autorec" else []
-    source = ["--data", config.data] if config.data else []
-    skip = ["--skip-bad-rows"] if config.skip_bad_rows else []
+    source = ["--data", config.log.data] if config.log.data else []
+    skip = ["--skip-bad-rows"] if config.log.skip_bad_rows else []
     stage("eval", "--artifacts", str(output), "--output-dir", str(output / "eval"), *folds, *source, *skip,
           show="messages")
     if folds:

@@ -1,7 +1,8 @@
 """The stages' config dataclasses as command-line flags: one flag per field.
 
 A field ``name`` becomes ``--name``; a nested dataclass field adds its own
-fields with its name as a prefix (``ranking.epochs`` -> ``--ranking-epochs``).
+fields with its name as a prefix (``ranking.epochs`` -> ``--ranking-epochs``),
+or without one when its metadata says ``flatten`` (``log.data`` -> ``--data``).
 The dataclass defaults are the flag defaults, and each field's whole entry
 under ``Attributes:`` in its class docstring is the flag's help. A field's
 metadata may add ``choices`` (the values the flag accepts, listed in its
@@ -57,7 +58,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str
     for field in dataclasses.fields(cls):
         hint, default, dest = hints[field.name], getattr(defaults, field.name), prefix + field.name
         if dataclasses.is_dataclass(hint):
-            add_config_arguments(parser, hint, prefix=f"{dest}_", defaults=default)
+            add_config_arguments(parser, hint, prefix=_prefix(field, prefix), defaults=default)
             continue
         flag = "--" + dest.replace("_", "-")
         choices = field.metadata.get("choices")
@@ -85,7 +86,7 @@ def config_to_argv(config: Any, prefix: str = "") -> list[str]:
         if field.metadata.get("positional"):
             continue  # after the flags, below
         if dataclasses.is_dataclass(value):
-            argv += config_to_argv(value, prefix=f"{name}_")
+            argv += config_to_argv(value, prefix=_prefix(field, prefix))
         elif isinstance(value, bool):
             argv.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, tuple):
@@ -103,8 +104,13 @@ def config_from_args(cls: type, args: argparse.Namespace, prefix: str = "") -> A
     for field in dataclasses.fields(cls):
         hint, dest = hints[field.name], prefix + field.name
         if dataclasses.is_dataclass(hint):
-            values[field.name] = config_from_args(hint, args, prefix=f"{dest}_")
+            values[field.name] = config_from_args(hint, args, prefix=_prefix(field, prefix))
         else:
             value = getattr(args, dest)
             values[field.name] = tuple(value) if typing.get_origin(hint) is tuple else value
     return cls(**values)
+
+
+def _prefix(field: dataclasses.Field, prefix: str) -> str:
+    """The prefix of a nested dataclass field's own fields: its name's, or none when it is ``flatten``."""
+    return prefix if field.metadata.get("flatten") else f"{prefix}{field.name}_"

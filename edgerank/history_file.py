@@ -17,6 +17,8 @@ under ``"history"``, and ``history_notes`` what standard error shows.
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 from edge_runtime.history import HistoryError, UserState, match_history, read_history
@@ -30,7 +32,10 @@ ALLOW_EMPTY = "pass --allow-empty-history to rank for the average user"
 
 
 def described(match: TitleMatch) -> str:
-    """A title that did not resolve, with what to try: ``'Alein (1979)' (did you mean 'Alien (1979)'?)``."""
+    """A title that did not resolve, with what to try: ``'Alein (1979)' (did you mean 'Alien (1979)'?)``.
+
+    The suggestions are as the report words them: display names where the bundle has them.
+    """
     options = " or ".join(map(repr, match.suggestions))
     if match.how == AMBIGUOUS:
         return f"{match.query!r} (which one: {options}?)"
@@ -67,8 +72,12 @@ def personalize_file(ranker: EdgeRanker, path: str, strict: bool = False,
         pairs, unresolved, matched, repeated = entries, [], [], {}
     else:
         history = match_history(entries, catalogue)
-        pairs, unresolved, repeated = history.pairs, history.unresolved, history.repeated
+        pairs, repeated = history.pairs, history.repeated
         matched = [match for match in history.matches if match.title is not None]
+        # Suggestions as a person reads them (and may type them): display names where the bundle has them.
+        unresolved = [dataclasses.replace(match, suggestions=tuple(dict.fromkeys(map(catalogue.display,
+                                                                                   match.suggestions))))
+                      for match in history.unresolved]
     if strict and unresolved:
         raise HistoryError(f"--strict: {len(unresolved)} history title(s) in {where} name no single title of the "
                            f"model's catalogue: {_listing([described(match) for match in unresolved])}")
@@ -79,7 +88,8 @@ def personalize_file(ranker: EdgeRanker, path: str, strict: bool = False,
                            f"{_listing([described(match) for match in unresolved])}: correct them, or {ALLOW_EMPTY}")
     report = {
         "file": where, "entries": len(entries), "rated": len(state.rated_titles),
-        "matched": [{"given": match.query, "title": match.title} for match in matched],
+        "matched": [{"given": match.query, "title": match.title,
+                     **({"name": catalogue.display(match.title)} if catalogue.names else {})} for match in matched],
         "unknown": [{"title": m.query, "did_you_mean": list(m.suggestions)} for m in unresolved if m.how != AMBIGUOUS],
         "ambiguous": [{"title": m.query, "did_you_mean": list(m.suggestions)} for m in unresolved if m.how == AMBIGUOUS],
         "repeated": [{"title": title, "times": times} for title, times in repeated.items()],
@@ -92,7 +102,7 @@ def history_notes(report: dict[str, Any]) -> list[str]:
     notes = []
     if report["matched"]:
         notes.append(f"matched {len(report['matched'])} history title(s) to the catalogue: " + _listing(
-            [f"{entry['given']!r} as {entry['title']!r}" for entry in report["matched"]]))
+            [f"{entry['given']!r} as {entry.get('name', entry['title'])!r}" for entry in report["matched"]]))
     for key, what in (("unknown", "the model does not know"), ("ambiguous", "that match several titles")):
         if report[key]:
             notes.append(f"ignored {len(report[key])} history title(s) {what}: " + _listing([described(TitleMatch(

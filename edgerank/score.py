@@ -25,6 +25,7 @@ from typing import Any
 from edge_runtime.backend import BACKEND_NAMES
 from edge_runtime.manifest import ModelError
 from edge_runtime.ranker import HISTORY_KIND, EdgeRanker, InputError, run_in_child
+from edge_runtime.recommend import named
 from edgerank.default_model import resolve_model
 from edgerank.history_file import personalize_file
 
@@ -137,7 +138,7 @@ def score_request(config: ScoreConfig) -> dict[str, Any]:
     ordered = {"last": known + unknown, "drop": known, "score": ranking.candidates}[config.unknown]
     result = {"backend": f"{ranker.backend.name} {ranker.backend.version}", "user_id": ranking.user_id,
               "user_known": ranking.user_known,
-              "candidates": [dataclasses.asdict(candidate) for candidate in ordered[:config.k]],
+              "candidates": named(ranker, [dataclasses.asdict(candidate) for candidate in ordered[:config.k]]),
               "matched_candidates": matched,
               "unknown_candidates": [{"movie_title": candidate.movie_title,
                                       "did_you_mean": suggestions.get(candidate.movie_title, [])}

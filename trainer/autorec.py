@@ -25,7 +25,8 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from edge_runtime.contract import RATING_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT, USER_INPUT, USER_KNOWN_OUTPUT
-from trainer import baselines, data, metrics
+from interactions import metrics
+from trainer import baselines, data
 from trainer.config import ConfigError, RankingConfig
 from trainer.progress import fit_progress
 from trainer.ranking import MeanSquaredError

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainer.formats import Columns
+from interactions.schema import Columns
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Typed training configuration; defaults are the TFRS tutorials' values.
 
 Every field is one CLI flag of ``edgerank train`` (see ``edgerank.flags``):
-top-level fields keep their name (``--data``), nested ones take their
-section's name as a prefix (``--ranking-epochs``). Each class documents its
+top-level fields keep their name (``--seed``), nested ones take their
+section's name as a prefix (``--ranking-epochs``), except the log's
+(``interactions.schema.LogConfig``: ``--data``, ``--user-column``, …). Each class documents its
 fields under ``Attributes:``; the first line of each is the flag's help.
 """
 
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from edge_runtime.errors import EdgeRankError
+from interactions.holdout import METHODS
+from interactions.schema import LogConfig
 
 
 class ConfigError(EdgeRankError, ValueError):
@@ -22,24 +25,32 @@ class ConfigError(EdgeRankError, ValueError):
 
 @dataclass
 class SplitConfig:
-    """The tutorials' split: one seeded shuffle, then the first 80% train and the rest test.
+    """How the log is divided into training and test interactions (``interactions.holdout``).
 
-    Zero sizes are taken from the data: on MovieLens 100K that is exactly the
-    tutorials' ``shuffle(100_000)``, 80,000 train and 20,000 test.
+    The default is the tutorials' split: one seeded shuffle, then the first 80% train and the rest
+    test. Zero sizes are taken from the data: on MovieLens 100K that is exactly the tutorials'
+    ``shuffle(100_000)``, 80,000 train and 20,000 test.
 
     Attributes:
-        seed: Seeds the shuffle.
+        method: random (a seeded shuffle of the interactions; on MovieLens the tutorials' own), time (each
+            user's latest interactions by the time column are test) or users (new users: a share of the users
+            held out whole, their earliest interactions the history the device folds in, the rest test).
+        seed: Seeds the shuffle and the users held out.
         shuffle_buffer: Ratings the shuffle buffer holds; 0: all of them.
         train_size: Training ratings; 0: ``train_fraction`` of the ratings.
         test_size: Test ratings; 0: the ratings after the training ones.
-        train_fraction: Share of the ratings that train, when ``train_size`` is 0.
+        train_fraction: Share of the ratings that train, when ``train_size`` is 0 (time and users: of each
+            user's).
+        new_user_fraction: Share of the users the users method holds out.
     """
 
+    method: str = field(default="random", metadata={"choices": METHODS})
     seed: int = 42
     shuffle_buffer: int = 0
     train_size: int = 0
     test_size: int = 0
     train_fraction: float = 0.8
+    new_user_fraction: float = 0.1
 
 
 @dataclass
@@ -165,7 +176,8 @@ class HistoryConfig:
         visible_negatives: Weight of the visible history titles among each target's negatives (0: masked).
         squared_error_weight: Weight of implicit ALS's squared error beside the softmax (0: softmax only).
         confidence: Implicit ALS's alpha in that squared error: a target weighs 1 + confidence, other titles 1.
-        l2: Weight of the L2 penalty on the retrieval embeddings.
+        l2: Weight of the L2 penalty on the retrieval embeddings; none: 0.001 for ratings and 0.0001 for weights
+            (implicit feedback), each chosen on a validation split (MovieLens 100K, Last.fm 2K).
         learning_rate: Adam's learning rate for the retrieval model.
         batch_users: Users per retrieval training batch.
         max_epochs: Most retrieval epochs.
@@ -185,13 +197,17 @@ class HistoryConfig:
     visible_negatives: float = 0.3
     squared_error_weight: float = 0.03
     confidence: float = 5.0
-    l2: float = 1e-3
+    l2: float | None = None
     learning_rate: float = 0.005
     batch_users: int = 128
     max_epochs: int = 100
     patience: int = 20
     validation_fraction: float = 0.1
     new_user_fraction: float = 0.1
+
+    def for_feedback(self, implicit: bool) -> HistoryConfig:
+        """This configuration with the defaults that depend on the feedback filled in (``l2``)."""
+        return dataclasses.replace(self, l2=self.l2 if self.l2 is not None else 1e-4 if implicit else 1e-3)
 
 
 #: ``TrainConfig.preset`` values: the fields each changes from the dataclass defaults (the tutorials').
@@ -223,11 +239,7 @@ class TrainConfig:
         preset: The values every other flag starts from: best (AutoRec, history model, history
             retrieval on the server) or tutorial (the TFRS tutorials' models and values); flags given
             override them.
-        data: MovieLens 100K archive (``ml-100k.zip``) or its extracted folder;
-            ``None`` reads ``$EDGERANK_DATA``, else downloads through
-            tensorflow-datasets.
-        skip_bad_rows: Drop ratings that name a user or movie missing from the users or movies file
-            (counted, the first few named) instead of stopping at the first.
+        log: The interaction log and which column is what (``interactions.schema.LogConfig``).
         output_dir: Where the artifacts go (layout in the README).
         seed: Seeds Python, NumPy and TensorFlow before each model is built.
         model_version: Version folder the models are exported to
@@ -239,8 +251,7 @@ class TrainConfig:
     """
 
     preset: str = field(default="tutorial", metadata={"choices": tuple(PRESETS)})
-    data: str | None = None
-    skip_bad_rows: bool = False
+    log: LogConfig = field(default_factory=LogConfig, metadata={"flatten": True})
     output_dir: str = "artifacts"
     seed: int = 42
     model_version: int | None = None
@@ -317,7 +328,8 @@ class EvalConfig:
     """``edgerank eval``.
 
     Attributes:
-        data: MovieLens 100K archive or folder (``None``: ``$EDGERANK_DATA``).
+        data: MovieLens 100K archive or folder (none: $EDGERANK_DATA); other logs are evaluated on the split
+            files edgerank train wrote into the artifacts, so they need none.
         skip_bad_rows: Drop ratings that name unknown users or movies, as ``edgerank train`` did.
         artifacts: The folder ``edgerank train`` and ``convert`` wrote (ranking/,
             retrieval/, edge/int8/).

@@ -1,7 +1,13 @@
-"""MovieLens: loading, the tutorials' seed-42 split, and vocabularies.
+"""The log a model trains on: loading (MovieLens or any log), the split, and vocabularies.
+
+``load_log`` reads ``LogConfig.data``: MovieLens (below) in its own layouts,
+any other log through ``interactions.log``. ``split_log`` splits it by
+``SplitConfig.method`` (``interactions.holdout``).
+
+MovieLens:
 
 Ratings come from a GroupLens archive or its extracted folder (100K, 1M, 20M,
-25M or latest-small, detected from the files: ``trainer.formats``), or, with
+25M or latest-small, detected from the files: ``interactions.movielens``), or, with
 no path, from tensorflow-datasets (``movielens/100k-ratings`` and
 ``movielens/100k-movies``). Either way the columns carry the
 tensorflow-datasets feature names and the records come in tensorflow-datasets'
@@ -11,6 +17,7 @@ exactly the same 80,000 training and 20,000 test ratings.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import socket
@@ -20,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer import formats
+from interactions import holdout, movielens
+from interactions.log import Log, read_log
+from interactions.schema import Columns, DataError, LogConfig, Schema
 from trainer.config import SplitConfig
-from trainer.formats import Columns, DataError
 
 #: Environment variable naming the archive when ``--data`` is not given.
 DATA_ENV = "EDGERANK_DATA"
@@ -48,10 +56,12 @@ class MovieLens:
     Attributes:
         ratings: One array per column in ``RATING_COLUMNS``, one row per rating.
         movie_titles: Every catalogue title (``u.item``, ``movies.*``), rated or not.
+        layout: The layout read (``interactions.movielens.LAYOUTS``), or tfds.
     """
 
     ratings: Columns
     movie_titles: np.ndarray
+    layout: str = "tfds"
 
     @property
     def user_ids(self) -> np.ndarray:
@@ -70,10 +80,10 @@ def load_movielens(path: str | os.PathLike[str] | None = None, skip_bad_rows: bo
     Args:
         path: A GroupLens archive (``ml-100k.zip``, ``ml-1m.zip``,
             ``ml-25m.zip`` …) or its extracted folder, in any layout of
-            ``trainer.formats``. ``None`` reads ``$EDGERANK_DATA``; if that is
+            ``interactions.movielens``. ``None`` reads ``$EDGERANK_DATA``; if that is
             unset too, tensorflow-datasets downloads MovieLens 100K.
         skip_bad_rows: Drop ratings that name unknown users or movies, with a warning
-            (``trainer.formats``), instead of failing.
+            (``interactions.movielens``), instead of failing.
 
     Returns:
         The ratings and the movie catalogue.
@@ -86,6 +96,48 @@ def load_movielens(path: str | os.PathLike[str] | None = None, skip_bad_rows: bo
     if path is None:
         return _load_from_tfds()
     return _load_from_files(Path(path), skip_bad_rows)
+
+
+def load_log(config: LogConfig) -> Log:
+    """Loads the log ``config`` names: MovieLens (no path, an archive, or a folder in a MovieLens layout) or any
+    other log (``interactions.log.read_log``).
+
+    Raises:
+        DataError: The log cannot be found or read (the message names the file and line).
+    """
+    path = resolve_path(config.data)
+    if path is not None and not movielens.is_movielens(Path(path)):
+        return read_log(dataclasses.replace(config, data=path))
+    loaded = load_movielens(path, config.skip_bad_rows)
+    ratings = loaded.ratings["user_rating"]
+    schema = Schema(source=path or "tensorflow-datasets", format=f"movielens-{loaded.layout}",
+                    feedback="explicit", user_column="user_id", item_column="movie_title", value_column="user_rating",
+                    time_column="timestamp", value_range=(float(ratings.min()), float(ratings.max())),
+                    rows=len(ratings), interactions=len(ratings), users=len(loaded.user_ids),
+                    items=len(loaded.unique_movie_titles))
+    return Log(loaded.ratings, loaded.unique_movie_titles, {}, schema)
+
+
+def split_log(log: Log, config: SplitConfig) -> tuple[Columns, Columns, Columns]:
+    """Splits a log by ``config.method`` (``interactions.holdout``).
+
+    Returns:
+        ``(train, test, new-user histories)``: the last is empty except for the users method, where ``test``
+        holds the held-out users' later interactions and the histories their earlier ones.
+    """
+    ratings = log.ratings
+    empty = _rows(ratings, np.zeros(0, np.int64))
+    if config.method == "time":
+        train, test = holdout.time_split(ratings, config.train_fraction)
+    elif config.method == "users":
+        train, history, test = holdout.user_split(ratings, config.train_fraction, config.new_user_fraction,
+                                                  config.seed)
+        return _rows(ratings, train), _rows(ratings, test), _rows(ratings, history)
+    elif log.schema.format.startswith("movielens"):
+        return (*split_ratings(ratings, config), empty)
+    else:
+        train, test = holdout.random_split(len(ratings["user_id"]), config.train_fraction, config.seed)
+    return _rows(ratings, train), _rows(ratings, test), empty
 
 
 def resolve_path(path: str | os.PathLike[str] | None) -> str | None:
@@ -175,9 +227,9 @@ def _tfds_order(count: int, split: str = "train") -> np.ndarray:
 
 
 def _load_from_files(path: Path, skip_bad_rows: bool) -> MovieLens:
-    _, table, titles = formats.read(path, skip_bad_rows)
+    layout, table, titles = movielens.read(path, skip_bad_rows)
     # tensorflow-datasets' record order: the tutorials' split depends on it.
-    return MovieLens(ratings=_rows(table, _tfds_order(len(table["user_id"]))), movie_titles=titles)
+    return MovieLens(ratings=_rows(table, _tfds_order(len(table["user_id"]))), movie_titles=titles, layout=layout)
 
 
 def _decode(values: np.ndarray) -> np.ndarray:

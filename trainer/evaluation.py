@@ -8,7 +8,7 @@ What it measures, so that nothing can flatter the models:
   validation split carved out of the training ratings, never on the test split,
   then are refitted on all training ratings and scored on the test split
   (``baselines=False`` scores EdgeRank's models alone).
-* Retrieval under both protocols of ``trainer.metrics``: every title a
+* Retrieval under both protocols of ``interactions.metrics``: every title a
   candidate, and titles rated in training excluded.
 * EdgeRank's ranker as the SavedModel scores it and as the int8 ``.tflite``
   scores it on the edge runtime (the number a device sees), with the order
@@ -42,7 +42,8 @@ import numpy as np
 
 from edge_runtime import atomic
 from edge_runtime.errors import EdgeRankError
-from trainer import baselines, data, formats, metrics, new_users, scoring, serving, splits
+from interactions import metrics, movielens, split_files
+from trainer import baselines, data, new_users, scoring, serving
 from trainer.config import EvalConfig, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -218,14 +219,19 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     except (OSError, ValueError) as error:
         raise EvaluationError(f"cannot read {artifacts / 'metrics.json'} ({error}); run `edgerank train` first") \
             from error
+    schema = trained["data"].get("schema")
+    if schema and not schema["format"].startswith("movielens"):
+        from trainer.log_evaluation import run_log_eval
+
+        return run_log_eval(config, trained)
     archive = data.resolve_path(config.data)
-    movielens = data.load_movielens(archive, config.skip_bad_rows)
-    train, test = data.split_ratings(movielens.ratings, config.split)
-    train, test = ({c: split[c] for c in splits.SPLIT_COLUMNS} for split in (train, test))
+    loaded = data.load_movielens(archive, config.skip_bad_rows)
+    train, test = data.split_ratings(loaded.ratings, config.split)
+    train, test = ({c: split[c] for c in split_files.SPLIT_COLUMNS} for split in (train, test))
     if data.fingerprint(train) != trained["data"]["train_fingerprint"]:
         raise EvaluationError(f"{artifacts} was trained on other ratings than this split (the training data "
                               "fingerprints differ); train and evaluate on the same data and split")
-    index = baselines.Index(movielens.user_ids, movielens.unique_movie_titles)
+    index = baselines.Index(loaded.user_ids, loaded.unique_movie_titles)
     chosen = {}
     if config.baselines:
         fit_part, validation = data.validation_split(train, config.validation_fraction, config.seed)
@@ -247,7 +253,7 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
             raise EvaluationError("the u1–u5 folds are read from the GroupLens archive: give --data (or --no-folds)")
         from tqdm import tqdm
 
-        canonical = formats.read_canonical_folds(Path(archive))
+        canonical = movielens.read_canonical_folds(Path(archive))
         for fold_train, fold_test in tqdm(canonical, desc="u1–u5 folds (retraining EdgeRank's models)",
                                           unit="fold", file=sys.stderr, disable=None):
             fold = _Split(fold_train, fold_test, index)
@@ -258,8 +264,8 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
               "chosen": chosen, "test": results, "folds": _summarize(folds), "per_fold": folds}
     output = Path(config.output_dir)
     if config.new_users and "history" in trained:
-        report["new_users"] = new_users.new_user_curve(movielens.ratings, movielens.user_ids,
-                                                       movielens.unique_movie_titles, train_config)
+        report["new_users"] = new_users.new_user_curve(loaded.ratings, loaded.user_ids,
+                                                       loaded.unique_movie_titles, train_config)
         new_users.plot_curve(report["new_users"], output / "new_users.png")
     atomic.write_json(output / "results.json", report)
     atomic.write_bytes(output / "results.md", markdown_table(report).encode())
@@ -274,6 +280,15 @@ def _summarize(folds: dict[str, list[dict]]) -> dict[str, dict[str, list[float]]
 
 
 def markdown_table(report: dict) -> str:
+    """The report as Markdown: MovieLens's tables, or those of ``trainer.log_evaluation`` for other logs."""
+    if "schema" in report:  # a log other than MovieLens (trainer.log_evaluation)
+        from trainer.log_evaluation import markdown_table as log_table
+
+        return log_table(report)
+    return _movielens_table(report)
+
+
+def _movielens_table(report: dict) -> str:
     """One row per model: test RMSE, NDCG@10, the order kept against the SavedModel,
     top-k under both protocols, the five folds' mean ± sd; then each rating model's test RMSE by the
     user's number of training ratings, and the new users' curve."""

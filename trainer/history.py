@@ -51,10 +51,11 @@ from edge_runtime.contract import (EXCLUDE_INPUT, EXCLUDED_SCORE, HISTORY_KNOWN_
                                    HISTORY_TITLES_INPUT, PERSONALIZE_SIGNATURE, RATING_OUTPUT,
                                    RECOMMEND_SIGNATURE, RETRIEVAL_SCORES_OUTPUT, RETRIEVED_TITLES_OUTPUT, SIGNATURE,
                                    STATE_INPUT, STATE_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT)
-from trainer import metrics, scoring
+from interactions import metrics
+from trainer import scoring
 from trainer.autorec import HeldOutFit
 from trainer.config import HistoryConfig
-from trainer.formats import Columns
+from interactions.schema import Columns
 from trainer.history_retrieval import RetrievalTables
 
 #: Most users ``choose_ridge_per_rating`` folds in (one exact solve per user and candidate).

@@ -19,6 +19,11 @@ negatives with weight ``visible_negatives``). A second term is implicit
 ALS's weighted squared error (Hu, Koren and Volinsky, 2008) on the same
 scores: preference 1 with weight ``1 + confidence`` for a target, 0 with
 weight 1 for every title the user has not rated, the visible titles left out.
+With implicit feedback (weights: plays, clicks) that term is ALS's with its
+confidence weights: a target's ``confidence`` is scaled by ``log1p(weight)``
+over that quantity's training mean, so the items a user played most pull
+hardest and the average one as a rating does (chosen on Last.fm 2K's
+validation split over weighting both terms, their square roots, or neither).
 Plus L2 on the embeddings. The term's weight, ``confidence`` and the L2
 were chosen together on the validation split. The number of epochs is
 chosen by early stopping on the validation top-10 of the titles the user
@@ -34,7 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from trainer import baselines, data, metrics
+from interactions import metrics
+from trainer import baselines, data
 from trainer.config import HistoryConfig
 from trainer.progress import fit_progress
 
@@ -86,13 +92,15 @@ class HistoryRetrieval(tf.keras.Model):
         titles: Catalogue size (without the out-of-vocabulary row).
         config: ``embedding_dim``, ``keep``, ``visible_negatives``, ``squared_error_weight``, ``confidence``, ``l2``.
         seed: Seeds the visible/target draws.
+        target_strength: Implicit feedback: the training mean of log1p(weight), which scales each target's
+            confidence in the squared error; 0 for ratings (every target alike).
 
     ``fit`` takes batches of rating rows; ``evaluate`` takes ``(history rows,
     target rows)`` and reports ``unseen_top_10``: the share of target ratings
     whose title is among the user's 10 best-scored titles they have not rated.
     """
 
-    def __init__(self, titles: int, config: HistoryConfig, seed: int) -> None:
+    def __init__(self, titles: int, config: HistoryConfig, seed: int, target_strength: float = 0.0) -> None:
         super().__init__()
         initializer = tf.keras.initializers.RandomNormal(stddev=0.05, seed=seed)
         self.inputs_table = self.add_weight(name="inputs", shape=[titles + 1, config.embedding_dim],
@@ -103,6 +111,7 @@ class HistoryRetrieval(tf.keras.Model):
         self.keep, self.l2, self.seed = config.keep, config.l2, seed
         self.squared_error_weight, self.confidence = config.squared_error_weight, config.confidence
         self.visible_log_weight = float(np.log(config.visible_negatives)) if config.visible_negatives > 0 else -1e9
+        self.target_strength = target_strength
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         self.top_k = tf.keras.metrics.Mean(name=f"unseen_top_{VALIDATION_K}")
 
@@ -121,6 +130,9 @@ class HistoryRetrieval(tf.keras.Model):
         seed = tf.stack([tf.constant(self.seed, tf.int64), self.optimizer.iterations])
         visible = rated & (tf.random.stateless_uniform(tf.shape(rated), seed) < self.keep)
         targets = tf.cast(rated & ~visible, tf.float32)
+        strength = targets
+        if self.target_strength:  # implicit feedback: ALS confidence, log1p(weight) over its training mean
+            strength = targets * tf.math.log1p(histories[:, 1:]) / self.target_strength
         with tf.GradientTape() as tape:
             scores = self(tf.pad(tf.where(visible, histories[:, 1:], 0.0), [[0, 0], [1, 0]]), training=True)[:, 1:]
             # log Σ exp over the negatives: the titles the user has not rated, and the visible ones weighted.
@@ -128,7 +140,8 @@ class HistoryRetrieval(tf.keras.Model):
                                                    scores), axis=1, keepdims=True)
             # Each target against itself and the unrated titles: -log(e^s / (e^s + Σ)) = softplus(log Σ - s).
             loss = tf.reduce_sum(tf.nn.softplus(unrated - scores) * targets) / tf.maximum(tf.reduce_sum(targets), 1.0)
-            loss += self.squared_error_weight * weighted_squared_error(scores, targets, visible, self.confidence)
+            loss += self.squared_error_weight * weighted_squared_error(scores, targets, visible,
+                                                                      self.confidence * strength)
             loss += self.l2 * (tf.reduce_sum(tf.square(self.inputs_table)) + tf.reduce_sum(tf.square(self.outputs_table)))
         self.optimizer.apply_gradients(zip(tape.gradient(loss, self.trainable_variables), self.trainable_variables))
         self.loss_tracker.update_state(loss)
@@ -145,14 +158,16 @@ class HistoryRetrieval(tf.keras.Model):
         return RetrievalTables(self.inputs_table.numpy(), self.outputs_table.numpy(), self.bias.numpy())
 
 
-def weighted_squared_error(scores: tf.Tensor, targets: tf.Tensor, visible: tf.Tensor, confidence: float) -> tf.Tensor:
+def weighted_squared_error(scores: tf.Tensor, targets: tf.Tensor, visible: tf.Tensor,
+                           confidence: float | tf.Tensor) -> tf.Tensor:
     """Implicit ALS's loss on a batch: mean over users of Σ_title weight × (preference - score)².
 
     Args:
         scores: [B, titles] the model's scores.
         targets: [B, titles] 1 for a held-out title (preference 1, weight ``1 + confidence``), else 0.
         visible: [B, titles] bool, the titles the vector was pooled from: left out (weight 0).
-        confidence: Extra weight of a target over a title the user has not rated (preference 0, weight 1).
+        confidence: Extra weight of a target over a title the user has not rated (preference 0, weight 1); a
+            [B, titles] tensor gives each target its own.
 
     Returns:
         A scalar.
@@ -170,9 +185,9 @@ def rating_rows(ratings: data.Columns, index: baselines.Index) -> np.ndarray:
 
 
 def _fit(histories: np.ndarray, config: HistoryConfig, seed: int, epochs: int, verbose: int,
-         validation: np.ndarray | None = None) -> tuple[HistoryRetrieval, list[float]]:
+         validation: np.ndarray | None = None, target_strength: float = 0.0) -> tuple[HistoryRetrieval, list[float]]:
     tf.keras.utils.set_random_seed(seed)
-    model = HistoryRetrieval(histories.shape[1] - 1, config, seed)
+    model = HistoryRetrieval(histories.shape[1] - 1, config, seed, target_strength)
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=config.learning_rate))
     rows = tf.data.Dataset.from_tensor_slices(histories)
     batches = rows.shuffle(len(histories), seed=seed).batch(config.batch_users)
@@ -188,7 +203,7 @@ def _fit(histories: np.ndarray, config: HistoryConfig, seed: int, epochs: int, v
 
 
 def train_history_retrieval(train: data.Columns, test: data.Columns, user_ids: np.ndarray, movie_titles: np.ndarray,
-                            config: HistoryConfig, seed: int, verbose: int = 1
+                            config: HistoryConfig, seed: int, verbose: int = 1, implicit: bool = False
                             ) -> tuple[RetrievalTables, dict[str, float]]:
     """Chooses the epochs on a validation split, trains on all training ratings, evaluates on the test split.
 
@@ -198,21 +213,25 @@ def train_history_retrieval(train: data.Columns, test: data.Columns, user_ids: n
         config: The model's size and training settings.
         seed: Seeds the validation split, the initial weights and the visible/target draws.
         verbose: Keras ``fit`` verbosity.
+        implicit: The values are weights (implicit feedback), not ratings: picks the defaults that depend on it.
 
     Returns:
         The tables and test figures: ``top_{k}`` (every title a candidate, the
         history being each user's training ratings) and ``unseen_top_{k}``
         (their training titles left out), ``epochs`` and ``validation_unseen_top_10``.
     """
+    config = config.for_feedback(implicit)
+    # Implicit feedback: each target weighs log1p(weight) over the training mean of log1p(weight).
+    strength = float(np.log1p(train["user_rating"]).mean()) if implicit else 0.0
     index = baselines.Index(user_ids, movie_titles)
     fit_part, validation = data.validation_split(train, config.validation_fraction, seed)
     _, scores = _fit(rating_rows(fit_part, index), config, seed, config.max_epochs, verbose,
-                     validation=rating_rows(validation, index))
+                     validation=rating_rows(validation, index), target_strength=strength)
     epochs = int(np.argmax(scores)) + 1
     log.info("History retrieval: %d epochs chosen on the validation split (unseen top-%d %.4f)", epochs,
              VALIDATION_K, scores[epochs - 1])
     histories = rating_rows(train, index)
-    model, _ = _fit(histories, config, seed, epochs, verbose)
+    model, _ = _fit(histories, config, seed, epochs, verbose, target_strength=strength)
     tables = model.tables()
     figures = retrieval_figures(tables.scores(histories), histories, test, index)
     return tables, {**figures, "epochs": epochs, "validation_unseen_top_10": float(scores[epochs - 1])}
@@ -220,7 +239,7 @@ def train_history_retrieval(train: data.Columns, test: data.Columns, user_ids: n
 
 def retrieval_figures(scores: np.ndarray, histories: np.ndarray, test: data.Columns,
                       index: baselines.Index) -> dict[str, float]:
-    """Top-k accuracy of ``scores`` [users, titles] on the test ratings, both protocols (``trainer.metrics``)."""
+    """Top-k accuracy of ``scores`` [users, titles] on the test ratings, both protocols (``interactions.metrics``)."""
     rows, columns = index.rows(test["user_id"]), index.columns(test["movie_title"])
     seen = [np.flatnonzero(row[1:]) for row in histories]
     every = metrics.top_k_accuracy(scores, rows, columns)

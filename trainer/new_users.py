@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from trainer import baselines, data, history, metrics, scoring
+from interactions import metrics
+from trainer import baselines, data, history, scoring
 from trainer.config import TrainConfig
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""``edgerank train``: MovieLens -> ranking and retrieval SavedModels + metrics.
+"""``edgerank train``: an interaction log -> ranking, retrieval and history SavedModels + metrics.
 
 Writes into ``config.output_dir`` (see the README's artifact layout):
 
@@ -14,7 +14,7 @@ Writes into ``config.output_dir`` (see the README's artifact layout):
   queries: each user's training titles pooled by the history retrieval
   (``history``), or the two towers' user embeddings (``two_tower``).
 * ``data/train.npz``, ``data/test.npz``: the split files
-  (``trainer.splits``); conversion calibrates on the first and validates on
+  (``interactions.split_files``); conversion calibrates on the first and validates on
   the second, benchmarks draw from the second.
 * ``metrics.json``: test metrics of both models, the data's fingerprint.
 
@@ -33,11 +33,15 @@ import numpy as np
 import tensorflow as tf
 
 from edge_runtime import atomic
-from trainer import (autorec, baselines, data, distribution, history, history_retrieval, ranking, retrieval,
-                     retrieval_serving, scann_index, serving, splits, towers)
+from interactions import split_files
+from trainer import (autorec, baselines, data, distribution, history, history_retrieval, preferences, ranking,
+                     retrieval, retrieval_serving, scann_index, serving, towers)
 from trainer.config import RANKING_MODELS, RETRIEVAL_MODELS, ConfigError, RankingConfig, TrainConfig
 
 log = logging.getLogger(__name__)
+
+#: The cut-off of the implicit-feedback figures: recall@k and NDCG@k.
+RANKING_K = 20
 
 
 def _retrieval_serving(query_model: tf.keras.Model, train_split: data.Columns, embeddings: dict[str, np.ndarray],
@@ -122,9 +126,11 @@ def _dataset(columns: data.Columns, names: tuple[str, ...]) -> tf.data.Dataset:
 
 
 def _export_history(ranker: autorec.AutoRecRanker, tables: history_retrieval.RetrievalTables, figures: dict,
-                    train_split: data.Columns, test_split: data.Columns, movie_titles: np.ndarray,
-                    config: TrainConfig, folder: Path, fingerprint: str) -> dict:
+                    histories: data.Columns, test_split: data.Columns, movie_titles: np.ndarray,
+                    config: TrainConfig, folder: Path, extras: dict, names: list[str] | None) -> dict:
     """Builds the history model on AutoRec's tables and the history retrieval's, evaluates and exports it.
+
+    ``histories`` are what the device folds in for the test users: their training interactions.
 
     Returns:
         ``figures`` (the retrieval's test figures) with the warm users' test ``rmse``, the fold-in's
@@ -137,16 +143,36 @@ def _export_history(ranker: autorec.AutoRecRanker, tables: history_retrieval.Ret
     model = history.HistoryModel(history.build_tables(
         ranker.title_rows.embeddings.numpy(), ranker.user_rows.embeddings.numpy()[0], tables, movie_titles,
         ranker.rating_range, config.history, ridge_per_rating))
-    metrics = {**figures, "rmse": history.warm_rmse(model, train_split, test_split),
+    metrics = {**figures, "rmse": history.warm_rmse(model, histories, test_split),
                "ridge_per_rating": ridge_per_rating, "ridge_per_rating_validation_rmse": candidates}
+    _write_history(model, "movielens-history", metrics, folder, extras, movie_titles, names)
+    return metrics
+
+
+def _export_preferences(tables: history_retrieval.RetrievalTables, figures: dict, histories: data.Columns,
+                        test_split: data.Columns, movie_titles: np.ndarray, config: TrainConfig, folder: Path,
+                        extras: dict, names: list[str] | None) -> dict:
+    """Builds the implicit-feedback history model (``trainer.preferences``), evaluates and exports it.
+
+    Returns:
+        ``figures`` with the test ``recall_at_20`` and ``ndcg_at_20`` over each user's unseen items, their
+        ``histories`` (training interactions) folded in.
+    """
+    model = preferences.PreferenceModel(preferences.build_tables(tables, movie_titles, config.history))
+    metrics = {**figures, **preferences.test_figures(model, histories, test_split, RANKING_K)}
+    _write_history(model, "edgerank-preferences", metrics, folder, extras, movie_titles, names)
+    return metrics
+
+
+def _write_history(model: history.HistoryModel, name: str, metrics: dict, folder: Path, extras: dict,
+                   movie_titles: np.ndarray, names: list[str] | None) -> None:
+    """Exports a history model (either kind) with its ``assets.extra`` into ``folder``, atomically."""
     with atomic.directory(folder) as written:
         history.export_history(model, written)
         serving.write_extras(written, {
-            "name": "movielens-history", "version": int(folder.name), "data_fingerprint": fingerprint,
-            "test_metrics": dict(metrics), "title_vocabulary": len(movie_titles),
-            "architecture": model.tables.architecture(),
-        }, movie_titles.tolist())
-    return metrics
+            "name": name, "version": int(folder.name), **extras, "test_metrics": dict(metrics),
+            "title_vocabulary": len(movie_titles), "architecture": model.tables.architecture(),
+        }, movie_titles.tolist(), names)
 
 
 def train(config: TrainConfig, verbose: int | None = None) -> dict:
@@ -174,47 +200,73 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = distribution.select_strategy(config.distribution)
 
-    movielens = data.load_movielens(config.data, config.skip_bad_rows)
-    train_split, test_split = data.split_ratings(movielens.ratings, config.split)
-    user_ids, movie_titles = movielens.user_ids, movielens.unique_movie_titles
-    log.info("MovieLens: %d ratings (%d train, %d test), %d users, %d titles; TensorFlow %s on %s, %s",
-             len(movielens.ratings["user_id"]), len(train_split["user_id"]), len(test_split["user_id"]),
-             len(user_ids), len(movie_titles), tf.__version__, ", ".join(devices), distribution.describe(strategy))
-    for name, split in (("train", train_split), ("test", test_split)):
-        splits.write_split(output / "data" / f"{name}.npz", split)
-    train_fingerprint = data.fingerprint({column: train_split[column] for column in splits.SPLIT_COLUMNS})
+    interactions = data.load_log(config.log)
+    schema = interactions.schema
+    train_split, test_split, new_user_histories = data.split_log(interactions, config.split)
+    # The vocabularies: every user the models train on, every item of the catalogue.
+    user_ids, movie_titles = np.unique(train_split["user_id"]), interactions.titles
+    names = [interactions.names.get(title, "") for title in movie_titles.tolist()] if interactions.names else None
+    log.info("%s: %d interactions (%d train, %d test, split %s), %d users, %d items, %s feedback; TensorFlow %s on "
+             "%s, %s", schema.source, schema.interactions, len(train_split["user_id"]), len(test_split["user_id"]),
+             config.split.method, len(user_ids), len(movie_titles), schema.feedback, tf.__version__,
+             ", ".join(devices), distribution.describe(strategy))
+    for name, split in (("train", train_split), ("test", test_split), ("new_users", new_user_histories)):
+        if len(split["user_id"]) or name != "new_users":
+            split_files.write_split(output / "data" / f"{name}.npz", split)
+    train_fingerprint = data.fingerprint({column: train_split[column] for column in split_files.SPLIT_COLUMNS})
     version = config.model_version or max(serving.next_version(output / name)
                                           for name in ("ranking", "retrieval", "history"))
 
     started = time.perf_counter()
-    log.info("Training the ranker (%s)", config.ranking.model)
-    ranker, ranking_metrics = train_ranker(train_split, test_split, user_ids, movie_titles, config.ranking,
-                                           config.seed, verbose, strategy)
-    ranking_metrics["train_seconds"] = round(time.perf_counter() - started, 2)
-    log.info("Ranking test RMSE %.4f", ranking_metrics["rmse"])
-    with atomic.directory(output / "ranking" / str(version)) as folder:
-        ranking.export_ranking(ranker, folder)
-        serving.write_extras(folder, {
-            "name": "movielens-ranker", "version": version,
-            "data_fingerprint": train_fingerprint, "test_metrics": {"rmse": ranking_metrics["rmse"]},
-            "user_vocabulary": len(user_ids), "title_vocabulary": len(movie_titles),
-            "architecture": ranker.architecture(),
-        }, movie_titles.tolist())
+    extras = {"data_fingerprint": train_fingerprint, "schema": dataclasses.asdict(schema)}
+    ranker, ranking_metrics = None, None
+    if schema.implicit:
+        log.info("Implicit feedback: no rating model; the history model scores each item by preference")
+    else:
+        log.info("Training the ranker (%s)", config.ranking.model)
+        ranker, ranking_metrics = train_ranker(train_split, test_split, user_ids, movie_titles, config.ranking,
+                                               config.seed, verbose, strategy)
+        ranking_metrics["train_seconds"] = round(time.perf_counter() - started, 2)
+        log.info("Ranking test RMSE %.4f", ranking_metrics["rmse"])
+        with atomic.directory(output / "ranking" / str(version)) as folder:
+            ranking.export_ranking(ranker, folder)
+            serving.write_extras(folder, {
+                "name": "movielens-ranker", "version": version, **extras,
+                "test_metrics": {"rmse": ranking_metrics["rmse"]},
+                "user_vocabulary": len(user_ids), "title_vocabulary": len(movie_titles),
+                "architecture": ranker.architecture(),
+            }, movie_titles.tolist(), names)
 
     tables, history_metrics = None, None
-    has_history_model = config.history.enabled and isinstance(ranker, autorec.AutoRecRanker)
+    has_history_model = config.history.enabled and (schema.implicit or isinstance(ranker, autorec.AutoRecRanker))
     if has_history_model or config.retrieval.model == "history":
         started = time.perf_counter()
-        log.info("Training the history retrieval (each user's own titles pooled)")
+        log.info("Training the history retrieval (each user's own items pooled)")
         tables, history_figures = history_retrieval.train_history_retrieval(
-            train_split, test_split, user_ids, movie_titles, config.history, config.seed, verbose)
+            train_split, test_split, user_ids, movie_titles, config.history, config.seed, verbose, schema.implicit)
         history_figures["train_seconds"] = round(time.perf_counter() - started, 2)
+        if len(new_user_histories["user_id"]):  # the users split: the test users are the new ones, folded in
+            everyone = baselines.Index(np.unique(np.concatenate([user_ids, new_user_histories["user_id"]])),
+                                       movie_titles)
+            rows = history_retrieval.rating_rows({name: np.concatenate([train_split[name], new_user_histories[name]])
+                                                  for name in split_files.SPLIT_COLUMNS}, everyone)
+            history_figures.update(history_retrieval.retrieval_figures(tables.scores(rows), rows, test_split,
+                                                                       everyone))
         log.info("History retrieval test top-100 %.4f, unseen top-10 %.4f",
                  history_figures["top_100"], history_figures["unseen_top_10"])
     if has_history_model:
-        history_metrics = _export_history(ranker, tables, history_figures, train_split, test_split, movie_titles,
-                                          config, output / "history" / str(version), train_fingerprint)
-        log.info("History model, warm users: test RMSE %.4f", history_metrics["rmse"])
+        folder = output / "history" / str(version)
+        # The histories the device folds in: the training interactions, and the new users' (users split).
+        histories = {name: np.concatenate([train_split[name], new_user_histories[name]]) for name in train_split}
+        if schema.implicit:
+            history_metrics = _export_preferences(tables, history_figures, histories, test_split, movie_titles,
+                                                  config, folder, extras, names)
+            log.info("History model: test recall@%d %.4f, NDCG@%d %.4f", RANKING_K,
+                     history_metrics[f"recall_at_{RANKING_K}"], RANKING_K, history_metrics[f"ndcg_at_{RANKING_K}"])
+        else:
+            history_metrics = _export_history(ranker, tables, history_figures, histories, test_split,
+                                              movie_titles, config, folder, extras, names)
+            log.info("History model, warm users: test RMSE %.4f", history_metrics["rmse"])
 
     if config.retrieval.model == "history":
         retrieval_metrics = dict(history_figures)
@@ -235,17 +287,19 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     with atomic.directory(output / "retrieval" / str(version)) as folder:
         retrieval_serving.export(serving_model, folder, embeddings)
         serving.write_extras(folder, {
-            "name": "movielens-retrieval", "version": version,
-            "data_fingerprint": train_fingerprint, "test_metrics": retrieval_metrics,
+            "name": "movielens-retrieval", "version": version, **extras, "test_metrics": retrieval_metrics,
             "model": config.retrieval.model, "index": index_metrics["index"], "k": config.retrieval.index_k,
-        }, movie_titles.tolist())
+        }, movie_titles.tolist(), names)
 
     metrics = {
-        "ranking": ranking_metrics,
+        **({"ranking": ranking_metrics} if ranking_metrics else {}),
         "retrieval": retrieval_metrics,
         **({"history": history_metrics} if history_metrics else {}),
         "data": {
-            "ratings": int(len(movielens.ratings["user_id"])),
+            "schema": dataclasses.asdict(schema),
+            "schema_summary": schema.summary(),
+            "split": config.split.method,
+            "ratings": schema.interactions,
             "train": int(len(train_split["user_id"])),
             "test": int(len(test_split["user_id"])),
             "users": int(len(user_ids)),

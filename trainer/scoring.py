@@ -6,7 +6,7 @@ Used by the converter's validation, the benchmarks' RMSE and ``edgerank eval``:
   or a SavedModel wrapped the same way), one call per distinct user: the way a
   device scores, one user against their candidates.
 * ``catalogue_scores`` scores every title for some users the same way: what
-  the order metrics (``trainer.metrics.order_agreement``) compare.
+  the order metrics (``interactions.metrics.order_agreement``) compare.
 * ``reference_scores`` keeps what a SavedModel scored, and ``compare`` holds
   another model (a converted one, as the device runs it) against it: error,
   NDCG@10 and order.
@@ -33,8 +33,8 @@ import numpy as np
 
 from edge_runtime.contract import RATING_OUTPUT, STATE_OUTPUT, TITLE_INPUT, USER_INPUT
 from edge_runtime.history import clean_history
-from trainer import metrics
-from trainer.formats import Columns
+from interactions import metrics
+from interactions.schema import Columns
 
 #: ``(users, titles) -> ratings``: equal-length sequences of strings in, one float32 rating per pair out.
 PairScorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]

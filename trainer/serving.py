@@ -11,6 +11,8 @@ version) holds what later stages need about the model:
   (which model, its embedding sizes and dense kernel shapes).
 * ``titles.txt``: the model's title vocabulary, one a line (the catalogue an
   app shows; the converters copy it into the edge bundle).
+* ``names.txt``: where the log came with an items file, each item's display
+  name on the line of its id in ``titles.txt`` (copied into the bundle too).
 
 Standard library only: converters and benchmarks resolve versions with it.
 """
@@ -21,7 +23,7 @@ import json
 import os
 from pathlib import Path
 
-from edge_runtime.contract import TITLES_FILE, utc_timestamp
+from edge_runtime.contract import NAMES_FILE, TITLES_FILE, utc_timestamp
 from edge_runtime.errors import EdgeRankError
 
 #: Where the extra files live inside a version folder (TensorFlow Serving's convention).
@@ -65,19 +67,23 @@ def resolve(path: str | os.PathLike[str]) -> Path:
     return path / str(present[-1])
 
 
-def write_extras(version_dir: str | os.PathLike[str], info: dict, titles: list[str]) -> None:
-    """Writes ``assets.extra/edgerank.json`` and ``titles.txt`` into a version folder being exported.
+def write_extras(version_dir: str | os.PathLike[str], info: dict, titles: list[str],
+                 names: list[str] | None = None) -> None:
+    """Writes ``assets.extra/edgerank.json``, ``titles.txt`` and ``names.txt`` into a version folder being exported.
 
     Args:
         version_dir: The (temporary) version folder holding the SavedModel.
         info: The model facts (see the module docstring); ``created`` is stamped here.
         titles: The title vocabulary, in vocabulary order.
+        names: Each title's display name, in the same order (empty: none); ``None``: no names file.
     """
     extra = Path(version_dir) / EXTRA_DIR
     extra.mkdir(exist_ok=True)
     info = {**info, "created": utc_timestamp()}
     (extra / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     (extra / TITLES_FILE).write_text("".join(f"{title}\n" for title in titles), encoding="utf-8")
+    if names is not None:
+        (extra / NAMES_FILE).write_text("".join(f"{one_line(name)}\n" for name in names), encoding="utf-8")
 
 
 def read_info(saved_model: str | os.PathLike[str]) -> dict:
@@ -96,3 +102,14 @@ def read_info(saved_model: str | os.PathLike[str]) -> dict:
 def read_titles(saved_model: str | os.PathLike[str]) -> list[str]:
     """The title vocabulary ``write_extras`` saved beside a resolved SavedModel folder, in vocabulary order."""
     return (Path(saved_model) / EXTRA_DIR / TITLES_FILE).read_text(encoding="utf-8").splitlines()
+
+
+def read_names(saved_model: str | os.PathLike[str]) -> list[str] | None:
+    """The display names ``write_extras`` saved (aligned with ``read_titles``), or ``None`` without an items file."""
+    path = Path(saved_model) / EXTRA_DIR / NAMES_FILE
+    return path.read_text(encoding="utf-8").split("\n")[:-1] if path.is_file() else None
+
+
+def one_line(name: str) -> str:
+    """A display name as one line of a names file: line breaks and tabs become spaces."""
+    return " ".join(name.split()) if any(character in name for character in "\r\n\t\v\f\x1c\x1d\x1e\x85\u2028\u2029") else name

@@ -21,7 +21,7 @@ import pytest
 
 #: The repository's other packages, which the device library may never import (TensorFlow is
 #: simply not installed in the edge environments; ``test_edge_reference`` checks it stays out).
-OTHER_PACKAGES = ("trainer", "converters", "benchmarks", "edgerank")
+OTHER_PACKAGES = ("trainer", "interactions", "converters", "benchmarks", "edgerank")
 
 
 class BlockOtherPackages(importlib.abc.MetaPathFinder):

@@ -72,3 +72,16 @@ def test_only_the_first_unknown_titles_get_suggestions() -> None:
     assert len(matches) == SUGGESTED_TITLES + 30
     assert all(m.suggestions for m in matches[:SUGGESTED_TITLES])
     assert not any(m.suggestions for m in matches[SUGGESTED_TITLES:])
+
+
+def test_items_with_display_names_are_matched_by_id_or_name_and_shown_by_name() -> None:
+    # A log other than MovieLens: the bundle's vocabulary is item ids, names.txt names them.
+    catalogue = Catalogue(["51", "52", "89", "90"], ["Radiohead", "Muse", "The Beatles", ""])
+    assert (catalogue.match("52").title, catalogue.match("52").how) == ("52", EXACT)
+    assert (catalogue.match("Radiohead").title, catalogue.match("Radiohead").how) == ("51", EXACT)
+    assert (catalogue.match("beatles").title, catalogue.match("beatles").how) == ("89", NORMALISED)
+    unknown = catalogue.match("Radiohed")
+    assert unknown.how == UNKNOWN and unknown.suggestions == ("51",)
+    assert [catalogue.display(title) for title in ("51", "89", "90")] == ["Radiohead", "The Beatles", "90"]
+    history = match_history([("radiohead", 120.0), ("51", 3.0), ("Muse", 40.0)], catalogue)
+    assert history.pairs == [("51", 3.0), ("52", 40.0)] and history.repeated == {"51": 2}

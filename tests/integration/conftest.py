@@ -118,10 +118,11 @@ def _write_history_reference(output: Path) -> None:
     import trainer  # noqa: F401
     import tensorflow as tf
 
-    from trainer import scoring, serving, splits
+    from interactions import split_files
+    from trainer import scoring, serving
 
-    train = splits.read_split(output / "data" / "train.npz", ("user_id", "movie_title", "user_rating"))
-    test = splits.read_split(output / "data" / "test.npz", ("user_id", "movie_title", "user_rating"))
+    train = split_files.read_split(output / "data" / "train.npz", ("user_id", "movie_title", "user_rating"))
+    test = split_files.read_split(output / "data" / "test.npz", ("user_id", "movie_title", "user_rating"))
     histories = scoring.user_histories(train)
     personalize, score = scoring.saved_history_functions(tf.saved_model.load(str(serving.resolve(output / "history"))))
     users = np.random.default_rng(0).choice(np.unique(test["user_id"]), HISTORY_REFERENCE_USERS, replace=False)

@@ -53,7 +53,8 @@ def test_personalize_matches_the_exact_fold_in_on_the_heavy_users(heavy_run: dic
     """The exported history model against NumPy's exact solution, on the trained codes, for users with 200+."""
     import tensorflow as tf
 
-    from trainer import scoring, serving, splits
+    from interactions import split_files
+    from trainer import scoring, serving
     from trainer.config import TrainConfig
     from trainer.history import build_tables, exact_fold_in
     from trainer.history_retrieval import RetrievalTables
@@ -62,8 +63,8 @@ def test_personalize_matches_the_exact_fold_in_on_the_heavy_users(heavy_run: dic
     ranker = tf.saved_model.load(str(serving.resolve(artifacts / "ranking"))).model
     title_rows, user_rows = ranker.title_rows.embeddings.numpy(), ranker.user_rows.embeddings.numpy()
     columns = ("user_id", "movie_title", "user_rating")
-    train = splits.read_split(artifacts / "data" / "train.npz", columns)
-    test = splits.read_split(artifacts / "data" / "test.npz", columns)
+    train = split_files.read_split(artifacts / "data" / "train.npz", columns)
+    test = split_files.read_split(artifacts / "data" / "test.npz", columns)
     titles = (serving.resolve(artifacts / "ranking") / "assets.extra" / "titles.txt").read_text().splitlines()
     architecture = json.loads((serving.resolve(artifacts / "history") / "assets.extra" / "edgerank.json")
                               .read_text())["architecture"]

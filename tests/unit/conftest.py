@@ -8,6 +8,7 @@ import pytest
 
 import trainer  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from converters.config import VARIANTS, ConvertConfig
+from interactions.schema import LogConfig
 from trainer.config import RankingConfig, RetrievalConfig, SplitConfig, TrainConfig
 
 
@@ -22,7 +23,7 @@ def trained(synthetic_archive: Path, tmp_path_factory: pytest.TempPathFactory) -
     output = tmp_path_factory.mktemp("artifacts")
     train(
         TrainConfig(
-            data=str(synthetic_archive),
+            log=LogConfig(data=str(synthetic_archive)),
             output_dir=str(output),
             split=SYNTHETIC_SPLIT,
             ranking=RankingConfig(batch_size=64, eval_batch_size=200, epochs=8, hidden_units=(32, 16)),

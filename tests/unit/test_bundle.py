@@ -152,3 +152,25 @@ def test_a_bundle_killed_at_random_moments_is_the_old_or_the_new_one(bundles: di
         process.wait()
         outcomes.append(_which(out, old, new_source))
     assert set(outcomes) <= {"old", "new"}
+
+
+def test_display_names_travel_with_the_bundle_and_a_damaged_names_file_is_refused(bundles: dict[str, Path],
+                                                                                 tmp_path: Path) -> None:
+    from converters.bundle import COMPUTED_FIELDS, write_bundle
+
+    source = manifest.load_model(bundles["int8"])
+    titles = manifest.read_titles(source)
+    names = [f"Name of {title}" if index % 2 else "" for index, title in enumerate(titles)]
+    fields = {key: value for key, value in source.manifest.items() if key not in COMPUTED_FIELDS}
+    named = write_bundle(tmp_path / "named", source.content, fields, titles, names)
+    copy = copy_bundle(named, tmp_path / "copy")  # a copy keeps them
+    for folder in (named, copy):
+        ranker = EdgeRanker(folder)
+        assert ranker.names() == names and json.loads((folder / "manifest.json").read_text())["names"] == {
+            "file": "names.txt", "count": len(titles)}
+        assert ranker.catalogue().display(titles[1]) == f"Name of {titles[1]}"
+        assert ranker.catalogue().match(f"name of {titles[1]}").title == titles[1]
+    assert EdgeRanker(bundles["int8"]).names() is None  # MovieLens: the titles are the names
+    (copy / "names.txt").write_text("one name\n", encoding="utf-8")
+    with pytest.raises(ModelError, match="names.txt has 1 names, the manifest says 40"):
+        EdgeRanker(copy).names()

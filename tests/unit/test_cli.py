@@ -15,6 +15,7 @@ from benchmarks.config import BenchConfig
 from converters.config import BundleConfig, ConvertConfig
 from edge_runtime.errors import EdgeRankError
 from edgerank import cli, flags
+from interactions.schema import LogConfig
 from trainer.config import PRESETS, TrainConfig
 
 
@@ -31,8 +32,8 @@ def _field_flags(cls: type, prefix: str = "") -> set[str]:
     flags = set()
     for field in dataclasses.fields(cls):
         default = getattr(cls(), field.name)
-        if dataclasses.is_dataclass(default):
-            flags |= _field_flags(type(default), f"{prefix}{field.name}-")
+        if dataclasses.is_dataclass(default):  # a flattened one's fields keep their own names (--data)
+            flags |= _field_flags(type(default), prefix if field.metadata.get("flatten") else f"{prefix}{field.name}-")
         else:
             flag = f"--{prefix}{field.name}".replace("_", "-")
             flags |= {flag, flag.replace("--", "--no-", 1)} if isinstance(default, bool) else {flag}
@@ -135,7 +136,7 @@ def test_flags_reach_nested_fields() -> None:
          "--retrieval-metrics-during-training", "--split-seed", "7"]
     )
     config = flags.config_from_args(TrainConfig, args)
-    assert config.data == "x.zip"
+    assert config.log.data == "x.zip"
     assert config.ranking.epochs == 5
     assert config.ranking.hidden_units == (128, 32)
     assert config.retrieval.metrics_during_training is True
@@ -145,7 +146,7 @@ def test_flags_reach_nested_fields() -> None:
 
 @pytest.mark.parametrize("config", [
     TrainConfig(),
-    TrainConfig(data="x.zip", seed=3, ranking=dataclasses.replace(TrainConfig().ranking, hidden_units=(8,), epochs=9)),
+    TrainConfig(log=LogConfig(data="x.zip"), seed=3, ranking=dataclasses.replace(TrainConfig().ranking, hidden_units=(8,), epochs=9)),
     TrainConfig(retrieval=dataclasses.replace(TrainConfig().retrieval, metrics_during_training=True)),
     BenchConfig(quick=True, contenders=("savedmodel_call",), threads=(2,)),
 ])
@@ -165,10 +166,10 @@ def test_score_with_a_missing_model_exits_2_with_one_line(tmp_path: Path) -> Non
     assert result.stderr.strip() == f"edgerank score: model file not found: {tmp_path / 'missing.tflite'}"
 
 
-def test_train_with_a_missing_archive_exits_2(tmp_path: Path) -> None:
+def test_train_with_a_missing_log_exits_2(tmp_path: Path) -> None:
     result = _edgerank("train", "--data", str(tmp_path / "nowhere.zip"), "--output-dir", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert "MovieLens data not found" in result.stderr
+    assert "nowhere.zip: no such file or folder" in result.stderr
     assert not (tmp_path / "out").exists()
 
 

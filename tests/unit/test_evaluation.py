@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tests.unit.conftest import SYNTHETIC_SPLIT
-from trainer import baselines, data, formats, metrics
+from interactions import metrics, movielens
+from trainer import baselines, data
 from trainer.config import EvalConfig, TrainConfig
 from trainer.evaluation import GRIDS, EvaluationError, run_eval
 
@@ -69,7 +70,7 @@ def test_validation_split_is_carved_from_training_only() -> None:
 
 
 def test_canonical_folds_are_read_from_the_archive(synthetic_archive: Path) -> None:
-    folds = formats.read_canonical_folds(synthetic_archive)
+    folds = movielens.read_canonical_folds(synthetic_archive)
     assert len(folds) == 5 and all(len(train["user_id"]) == 800 and len(test["user_id"]) == 200 for train, test in folds)
     assert set(folds[0][1]["movie_title"]) <= {f"Synthetic Movie {m} (19{50 + m})" for m in range(1, 41)} | {
         "Misérables, Les (1995)"}

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import MOVIES, USERS, movie_title, zip_folder
-from trainer import data, formats
+from interactions import movielens
+from trainer import data
+from interactions.schema import LogConfig
 from trainer.config import RankingConfig, RetrievalConfig, TrainConfig
 
 TITLE_WITH_COMMA = "American President, The (1995)"
@@ -67,7 +69,7 @@ def test_each_layout_is_detected_and_reads_the_tfds_columns(tmp_path: Path, writ
     root = writer(tmp_path / "folder")
     archive = zip_folder(root, tmp_path / "archive.zip")
     for path in (root, root.parent, archive):
-        found, ratings, titles = formats.read(path)
+        found, ratings, titles = movielens.read(path)
         assert found == layout
         assert set(ratings) == set(data.RATING_COLUMNS)
         assert all(len(column) == 1000 for column in ratings.values())
@@ -77,7 +79,7 @@ def test_each_layout_is_detected_and_reads_the_tfds_columns(tmp_path: Path, writ
     assert ratings["user_rating"][0] == first_rating
     if layout == "1m":
         user = int(ratings["user_id"][0])
-        assert ratings["user_occupation_text"][0] == formats.OCCUPATIONS_1M[user % 21]
+        assert ratings["user_occupation_text"][0] == movielens.OCCUPATIONS_1M[user % 21]
         assert ratings["raw_user_age"][0] == 25 and ratings["user_gender"][0] == (user % 2 == 0)  # "M" for even ids
     else:
         assert set(np.unique(ratings["user_rating"] % 1)) == {0.0, 0.5}  # half stars survive
@@ -97,7 +99,7 @@ def test_the_pipeline_runs_on_a_half_star_dataset_unchanged(tmp_path: Path) -> N
 
     output = tmp_path / "artifacts"
     metrics = train(TrainConfig(
-        data=str(write_csv(tmp_path)), output_dir=str(output),
+        log=LogConfig(data=str(write_csv(tmp_path))), output_dir=str(output),
         ranking=RankingConfig(model="autorec", autorec_hidden_units=16, autorec_max_epochs=300, autorec_patience=100,
                               autorec_learning_rate=0.01, autorec_l2=1.0),
         retrieval=RetrievalConfig(batch_size=128, eval_batch_size=200, epochs=1, embedding_dim=8)), verbose=0)

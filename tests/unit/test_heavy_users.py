@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.config import HeavyUsersConfig
 from benchmarks.heavy_users import write_heavy_user_log
-from trainer import formats
+from interactions import movielens
 from trainer.config import ConfigError
 
 
@@ -17,7 +17,7 @@ def test_the_log_has_the_asked_shape_and_reads_as_movielens(tmp_path: Path) -> N
     config = HeavyUsersConfig(output_dir=str(tmp_path / "log"), users=40, titles=600, min_history=10,
                               max_history=500)
     written = write_heavy_user_log(config)
-    layout, ratings, titles = formats.read(tmp_path / "log")
+    layout, ratings, titles = movielens.read(tmp_path / "log")
     assert layout == "csv" and len(titles) == 600 and len(ratings["user_rating"]) == written["ratings"]
     users, counts = np.unique(ratings["user_id"], return_counts=True)
     assert len(users) == 40 and counts.min() >= 10 and counts.max() <= 500

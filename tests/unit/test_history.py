@@ -36,10 +36,11 @@ def _with_more_users(folder: Path, target: Path) -> Path:
 
 def _train_and_convert(archive: Path, output: Path) -> Path:
     from edgerank import cli
+    from interactions.schema import LogConfig
     from trainer.config import HistoryConfig, RankingConfig, RetrievalConfig, SplitConfig, TrainConfig
     from trainer.pipeline import train
 
-    train(TrainConfig(data=str(archive), output_dir=str(output), split=SplitConfig(train_fraction=0.8),
+    train(TrainConfig(log=LogConfig(data=str(archive)), output_dir=str(output), split=SplitConfig(train_fraction=0.8),
                       ranking=RankingConfig(model="autorec", autorec_hidden_units=16, autorec_max_epochs=40,
                                             autorec_patience=5),
                       retrieval=RetrievalConfig(model="history"),
@@ -133,14 +134,15 @@ def test_the_server_retrieves_with_the_history_retrieval(history_bundles: dict[s
     import tensorflow as tf
 
     from edge_runtime.contract import STATE_OUTPUT
-    from trainer import retrieval_serving, scoring, serving, splits
+    from interactions import split_files
+    from trainer import retrieval_serving, scoring, serving
 
     artifacts = history_bundles["base"].parents[1]
     assert serving.read_info(serving.resolve(artifacts / "retrieval"))["model"] == "history"
     embeddings = retrieval_serving.read_embeddings(artifacts / "retrieval")
     device_model = tf.saved_model.load(str(serving.resolve(artifacts / "history")))
     served = retrieval_serving.load(serving.resolve(artifacts / "retrieval")).signatures["retrieve"]
-    histories = scoring.user_histories(splits.read_split(artifacts / "data" / "train.npz"))
+    histories = scoring.user_histories(split_files.read_split(artifacts / "data" / "train.npz"))
 
     def retrieve(user: str) -> tuple[list[str], np.ndarray]:
         result = served(user_id=tf.constant([user]), k=tf.constant(MOVIES, tf.int32),

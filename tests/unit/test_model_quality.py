@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.unit.conftest import SYNTHETIC_SPLIT, convert_config
+from interactions.schema import LogConfig
 from trainer.config import RankingConfig, RetrievalConfig, TrainConfig
 
 AUTOREC = RankingConfig(model="autorec", autorec_hidden_units=16, autorec_max_epochs=400, autorec_patience=100,
@@ -22,7 +23,7 @@ def improved(synthetic_archive: Path, tmp_path_factory: pytest.TempPathFactory) 
     from trainer.pipeline import train
 
     output = tmp_path_factory.mktemp("improved")
-    train(TrainConfig(data=str(synthetic_archive), output_dir=str(output), split=SYNTHETIC_SPLIT,
+    train(TrainConfig(log=LogConfig(data=str(synthetic_archive)), output_dir=str(output), split=SYNTHETIC_SPLIT,
                       ranking=AUTOREC, retrieval=FULL_SOFTMAX), verbose=0)
     return output
 
@@ -100,7 +101,7 @@ def test_unknown_model_choices_are_refused_by_name(synthetic_archive: Path, tmp_
     from trainer.config import ConfigError
     from trainer.pipeline import train
 
-    config = TrainConfig(data=str(synthetic_archive), output_dir=str(tmp_path), split=SYNTHETIC_SPLIT)
+    config = TrainConfig(log=LogConfig(data=str(synthetic_archive)), output_dir=str(tmp_path), split=SYNTHETIC_SPLIT)
     setattr(getattr(config, section), field, "bogus")
     if section == "ranking":
         config.retrieval.epochs = 1
@@ -112,7 +113,7 @@ def test_the_history_retrieval_needs_the_history_model_enabled(synthetic_archive
     from trainer.config import ConfigError, HistoryConfig, RetrievalConfig
     from trainer.pipeline import train
 
-    config = TrainConfig(data=str(synthetic_archive), output_dir=str(tmp_path / "out"), split=SYNTHETIC_SPLIT,
+    config = TrainConfig(log=LogConfig(data=str(synthetic_archive)), output_dir=str(tmp_path / "out"), split=SYNTHETIC_SPLIT,
                          retrieval=RetrievalConfig(model="history"), history=HistoryConfig(enabled=False))
     with pytest.raises(ConfigError, match="--retrieval-model two_tower"):
         train(config, verbose=0)

@@ -33,7 +33,13 @@ def test_metrics_cover_both_models(trained: Path) -> None:
     assert metrics["ranking"]["rmse"] < baseline
     assert metrics["data"] == {"ratings": 1000, "train": 800, "test": 200, "users": 30, "titles": 40,
                                "test_rating_mean": pytest.approx(metrics["data"]["test_rating_mean"]),
-                               "train_fingerprint": metrics["data"]["train_fingerprint"]}
+                               "train_fingerprint": metrics["data"]["train_fingerprint"], "split": "random",
+                               "schema": metrics["data"]["schema"], "schema_summary": metrics["data"]["schema_summary"]}
+    # What was read, as every later stage sees it (the bundle's manifest too).
+    schema = metrics["data"]["schema"]
+    assert (schema["format"], schema["feedback"], schema["value_range"], schema["interactions"]) == (
+        "movielens-100k", "explicit", [1.0, 5.0], 1000)
+    assert serving.read_info(trained / "ranking" / "1")["schema"] == schema
     assert len(metrics["data"]["train_fingerprint"]) == 64 and metrics["model_version"] == 1
 
 

@@ -76,11 +76,12 @@ cpu, = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from converters.config import ConvertConfig
 from converters.tflite import convert_ranker
+from interactions.schema import LogConfig
 from trainer.config import RankingConfig, RetrievalConfig, SplitConfig, TrainConfig
 from trainer.pipeline import train
 out = sys.argv[2]
 metrics = train(TrainConfig(
-    data=sys.argv[1], output_dir=out, distribution=sys.argv[3], mixed_precision=sys.argv[4] == "mixed",
+    log=LogConfig(data=sys.argv[1]), output_dir=out, distribution=sys.argv[3], mixed_precision=sys.argv[4] == "mixed",
     split=SplitConfig(shuffle_buffer=1000, train_size=800, test_size=200),
     ranking=RankingConfig(batch_size=64, eval_batch_size=200, epochs=2, hidden_units=(32, 16)),
     retrieval=RetrievalConfig(batch_size=128, eval_batch_size=200, epochs=1, embedding_dim=8)), verbose=0)
@@ -152,6 +153,7 @@ WITHOUT_SCANN = """
 import sys
 sys.modules["scann"] = None
 import trainer
+from interactions.schema import LogConfig
 from trainer.config import RankingConfig, RetrievalConfig, SplitConfig, TrainConfig
 from trainer.pipeline import train
 from converters.config import ConvertConfig
@@ -159,7 +161,7 @@ from converters.tflite import convert_ranker
 from edge_runtime import EdgeRanker
 out = sys.argv[2]
 metrics = train(TrainConfig(
-    data=sys.argv[1], output_dir=out,
+    log=LogConfig(data=sys.argv[1]), output_dir=out,
     split=SplitConfig(shuffle_buffer=1000, train_size=800, test_size=200),
     ranking=RankingConfig(batch_size=64, eval_batch_size=200, epochs=2, hidden_units=(32, 16)),
     retrieval=RetrievalConfig(batch_size=128, eval_batch_size=200, epochs=1, embedding_dim=8)), verbose=0)

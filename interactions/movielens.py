@@ -35,15 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.errors import EdgeRankError
+from interactions.schema import Columns, DataError
 
 log = logging.getLogger(__name__)
 
 #: Ratings rows with unknown ids that a ``skip_bad_rows`` warning names.
 NAMED_BAD_ROWS = 5
-
-#: Rating columns by name, one row per rating: what every reader returns and every stage passes on.
-Columns = dict[str, np.ndarray]
 
 #: Layout name -> the files that identify it (all in one folder).
 LAYOUTS = {
@@ -61,8 +58,14 @@ OCCUPATIONS_1M = (
 )
 
 
-class DataError(EdgeRankError):
-    """MovieLens could not be found or read; the message names the file and line, or what to do."""
+def is_movielens(path: Path) -> bool:
+    """Whether ``path`` is a zip archive, or a folder holding one of the ``LAYOUTS`` (at its root or one down)."""
+    if path.is_file():
+        return zipfile.is_zipfile(path)
+    if not path.is_dir():
+        return False
+    folders = (path, *(child for child in path.iterdir() if child.is_dir()))
+    return any(all((folder / name).is_file() for name in names) for folder in folders for names in LAYOUTS.values())
 
 
 def read(path: Path, skip_bad_rows: bool = False) -> tuple[str, Columns, np.ndarray]:

@@ -23,7 +23,7 @@ import numpy as np
 
 from edge_runtime import atomic
 from edge_runtime.errors import EdgeRankError
-from trainer.formats import Columns
+from interactions.schema import Columns
 
 #: The columns of a split file.
 SPLIT_COLUMNS = ("user_id", "movie_title", "user_rating")

@@ -11,9 +11,20 @@ A ranker is judged by the order it produces, so a converted or quantized model
 is compared with its reference user by user over the whole catalogue
 (``order_agreement``: distinct scores, top-k overlap, pairs kept in order), and
 both rank each user's test titles (``ndcg_at_k``).
+
+Implicit feedback is judged on each user's unseen items (``recall_and_ndcg``,
+Mult-VAE's protocol, Liang et al. 2018): the items a user interacted with in
+training are left out, the rest ranked, and the top k compared with their
+test items. Recall@k is the test items in the top k over ``min(k, test
+items)``; NDCG@k sums ``1/log2(rank + 1)`` over the test items in the top k,
+over the same sum for a perfect ranking. Both are averaged over users, and
+scores come in blocks of users, so a large catalogue never needs a users x
+items matrix at once.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -67,8 +78,11 @@ def top_k_accuracy(scores: np.ndarray, test_rows: np.ndarray, test_columns: np.n
         ks: Cut-offs.
 
     Returns:
-        ``{"top_1": …, "top_10": …, …}``. Ties count against the test title.
+        ``{"top_1": …, "top_10": …, …}``. Ties count against the test title. Test ratings of a user or title
+        outside ``scores`` (row or column -1: new users of the users split) are left out.
     """
+    known = (np.asarray(test_rows) >= 0) & (np.asarray(test_columns) >= 0)
+    test_rows, test_columns = np.asarray(test_rows)[known], np.asarray(test_columns)[known]
     scores = np.array(scores, dtype=np.float64, copy=True)
     if seen is not None:
         for row, columns in enumerate(seen):
@@ -153,3 +167,43 @@ def ndcg_at_k(scores: np.ndarray, ratings: np.ndarray, users: np.ndarray, k: int
         ideal = np.sort(gains)[::-1][:k]
         values.append(float(ranked @ discounts[: len(ranked)] / (ideal @ discounts[: len(ideal)])))
     return float(np.mean(values))
+
+
+def unseen_top_k(scores: np.ndarray, seen: list[np.ndarray], k: int) -> np.ndarray:
+    """[users, items] scores -> [users, k] item positions, best first, each user's ``seen`` items left out."""
+    scores = np.array(scores, dtype=np.float64)
+    for row, items in enumerate(seen):
+        scores[row, items] = -np.inf
+    k = min(k, scores.shape[1])
+    best = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, best, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(best, order, axis=1)
+
+
+def recall_and_ndcg(score_block: Callable[[np.ndarray], np.ndarray], seen: list[np.ndarray],
+                    test: list[np.ndarray], k: int = 20, block: int = 256) -> dict[str, float]:
+    """Mean recall@k and NDCG@k over the users with test items.
+
+    Args:
+        score_block: User positions [B] -> their scores [B, items].
+        seen: Per user, the item positions they interacted with in training (left out of the ranking).
+        test: Per user, their test item positions.
+        k: The cut-off.
+        block: Users scored at a time.
+
+    Returns:
+        ``{"recall_at_{k}", "ndcg_at_{k}", "users"}``.
+    """
+    users = np.array([user for user, items in enumerate(test) if len(items)])
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    recall = ndcg = 0.0
+    for start in range(0, len(users), block):
+        batch = users[start:start + block]
+        top = unseen_top_k(score_block(batch), [seen[user] for user in batch], k)
+        for row, user in enumerate(batch):
+            hits = np.isin(top[row], test[user])
+            best = min(k, len(test[user]))
+            recall += hits.sum() / best
+            ndcg += (hits * discounts[:len(hits)]).sum() / discounts[:best].sum()
+    count = max(len(users), 1)
+    return {f"recall_at_{k}": recall / count, f"ndcg_at_{k}": ndcg / count, "users": int(len(users))}

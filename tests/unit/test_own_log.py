@@ -1,0 +1,74 @@
+"""A log of its own: ratings on a 0.5-4 scale in a semicolon CSV with renamed columns, through the whole CLI.
+
+Trained with the flags alone (no code for this layout), converted to the int8 history bundle, and scored
+on the device, which refuses a rating outside the scale it learned.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+#: The generated log: users, items and ratings, from a planted rank-4 model plus noise.
+USERS, ITEMS, RATINGS = 150, 80, 4000
+
+
+def _edgerank(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgerank", *args], capture_output=True, text=True, input=stdin,
+                          timeout=600)
+
+
+def write_half_star_log(path: Path, seed: int = 0) -> Path:
+    """``uid;iid;stars;ts`` rows, ratings 0.5 to 4 in half stars."""
+    rng = np.random.default_rng(seed)
+    users, items = rng.normal(size=(USERS, 4)), rng.normal(size=(ITEMS, 4))
+    cells = rng.choice(USERS * ITEMS, RATINGS, replace=False)
+    rows, columns = cells // ITEMS, cells % ITEMS
+    stars = np.clip(np.round((2.25 + 0.6 * (users[rows] * items[columns]).sum(1) + rng.normal(0, 0.3, RATINGS)) * 2)
+                    / 2, 0.5, 4.0)
+    times = rng.integers(1_600_000_000, 1_700_000_000, RATINGS)
+    path.write_text("uid;iid;stars;ts\n" + "".join(f"user{u};item-{i};{s:g};{t}\n"
+                                                   for u, i, s, t in zip(rows, columns, stars, times)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def half_star_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("half-stars")
+    log = write_half_star_log(root / "ratings.csv")
+    artifacts = root / "artifacts"
+    trained = _edgerank("train", "--data", str(log), "--user-column", "uid", "--item-column", "iid",
+                        "--rating-column", "stars", "--time-column", "ts", "--output-dir", str(artifacts),
+                        "--ranking-autorec-max-epochs", "60", "--history-max-epochs", "5")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    bundle = artifacts / "edge" / "history-int8"
+    converted = _edgerank("convert", "--saved-model", str(artifacts / "history"), "--quantize", "int8", "--output",
+                          str(bundle), "--validation-data", str(artifacts / "data" / "test.npz"),
+                          "--history-data", str(artifacts / "data" / "train.npz"))
+    assert converted.returncode == 0, converted.stderr[-3000:]
+    return bundle
+
+
+def test_a_renamed_semicolon_log_on_another_scale_trains_and_scores(half_star_bundle: Path) -> None:
+    manifest = json.loads((half_star_bundle / "manifest.json").read_text())
+    schema = manifest["schema"]
+    assert (schema["delimiter"], schema["value_column"], schema["feedback"]) == (";", "stars", "explicit")
+    assert schema["value_range"] == [0.5, 4.0] and manifest["architecture"]["rating_range"] == [0.5, 4.0]
+    assert schema["interactions"] == RATINGS and schema["users"] == USERS
+    scored = _edgerank("score", "--model", str(half_star_bundle), "--history", "-", "--json", "item-3", "item-4",
+                       stdin="item-1,3.5\nitem-2,0.5\n")
+    assert scored.returncode == 0, scored.stderr
+    ratings = [candidate["score"] for candidate in json.loads(scored.stdout)["candidates"]]
+    assert len(ratings) == 2 and all(0.5 <= rating <= 4.0 for rating in ratings)
+
+
+def test_the_device_refuses_a_rating_outside_the_scale_it_learned(half_star_bundle: Path) -> None:
+    refused = _edgerank("score", "--model", str(half_star_bundle), "--history", "-", "item-3", stdin="item-1,4.5\n")
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "edgerank score: standard input line 1: rating '4.5' is outside the model's " \
+                                     "scale 0.5-4"
