@@ -28,8 +28,8 @@ A bundle is a folder with ``MODEL_FILE``, ``MANIFEST_FILE`` (its schema is in
 ``edge_runtime.manifest``) and ``TITLES_FILE`` (the catalogue, one title a
 line, in vocabulary order: an item id for logs other than MovieLens), and
 ``NAMES_FILE`` where the log came with an items file (the display name of the
-item on the same line of ``TITLES_FILE``; an empty line: none). Every file the project writes stamps its creation
-time with ``utc_timestamp``. Standard library only: the trainer imports this
+item on the same line of ``TITLES_FILE``; an empty line: none). Every file the
+project writes stamps its creation time with ``utc_timestamp``. Standard library only: the trainer imports this
 module to name its signature, and a device imports it to read one.
 """
 

@@ -124,7 +124,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
     implicit = json.loads((Path(report.bundle) / "manifest.json").read_text()).get(
         "architecture", {}).get("feedback") == "implicit"
     # Preferences are no ratings: an RMSE against weights would mean nothing.
-    error = "" if implicit else (f"test RMSE {figures.test_rmse:.4f} (SavedModel {figures.saved_model_test_rmse:.4f}), ")
+    error = "" if implicit else f"test RMSE {figures.test_rmse:.4f} (SavedModel {figures.saved_model_test_rmse:.4f}), "
     _emit(args, dataclasses.asdict(report), [
         f"Wrote {report.bundle} ({report.quantization}, {report.size_bytes / 1024:.0f} KB, runtime >= "
         f"{report.min_runtime_version}): {error}max |difference| {figures.max_abs_diff:.2g}, "
@@ -185,7 +185,8 @@ def warn_score(result: dict, unknown: str) -> None:
               "user's", file=sys.stderr)
     warn_history(result)
     for entry in result["matched_candidates"]:
-        print(f"edgerank: candidate {entry['given']!r} taken as {entry['title']!r}", file=sys.stderr)
+        print(f"edgerank: candidate {entry['given']!r} taken as {entry.get('name', entry['title'])!r}",
+              file=sys.stderr)
     fate = {"last": "ranked after every known title", "drop": "left out",
             "score": "scored as an unrated title"}[unknown]
     for entry in result["unknown_candidates"]:
@@ -204,8 +205,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     result = score_request(config) if config.verify else score_in_child(config)
     warn_score(result, config.unknown)
     who = f"user {result['user_id']}" if result["user_id"] is not None else "your history"
-    _emit(args, result, _ranked_lines(result["candidates"], f"Predicted ratings for {who}, best first "
-                                                           f"({result['backend']}):"))
+    what = "Preferences (higher: more likely chosen)" if result.get("scores") == "preferences" else "Predicted ratings"
+    _emit(args, result, _ranked_lines(result["candidates"], f"{what} for {who}, best first ({result['backend']}):"))
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -345,7 +346,8 @@ def build_parser(preset: str = DEFAULT_PRESET) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     configured = (
-        ("train", TrainConfig, cmd_train, "Train the ranking, retrieval and history models on an interaction log (MovieLens or your own)."),
+        ("train", TrainConfig, cmd_train,
+         "Train the ranking, retrieval and history models on an interaction log (MovieLens or your own)."),
         ("eval", EvalConfig, cmd_eval, "Compare EdgeRank's models with classic baselines on the same splits."),
         ("convert", ConvertConfig, cmd_convert, "Convert a SavedModel to a validated, quantized bundle."),
         ("retrieve", RetrieveConfig, cmd_retrieve,

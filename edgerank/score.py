@@ -25,6 +25,7 @@ from typing import Any
 from edge_runtime.backend import BACKEND_NAMES
 from edge_runtime.manifest import ModelError
 from edge_runtime.ranker import HISTORY_KIND, EdgeRanker, InputError, run_in_child
+from edge_runtime.titles import EXACT
 from edge_runtime.recommend import named
 from edgerank.default_model import resolve_model
 from edgerank.history_file import personalize_file
@@ -96,7 +97,8 @@ def score_request(config: ScoreConfig) -> dict[str, Any]:
     """What ``edgerank score`` prints for ``config``.
 
     Returns:
-        ``{"backend", "user_id", "user_known", "candidates": [{"movie_title", "score", "known"}, …]
+        ``{"backend", "user_id", "user_known", "scores" (ratings, or an implicit-feedback bundle's
+        preferences), "candidates": [{"movie_title", "score", "known", and "name" where the bundle has names}, …]
         (best first, at most k), "matched_candidates": [{"given", "title"}], "unknown_candidates":
         [{"movie_title", "did_you_mean"}]}``, and a history bundle's ``"history"`` report
         (``edgerank.history_file.personalize_file``).
@@ -137,6 +139,7 @@ def score_request(config: ScoreConfig) -> dict[str, Any]:
     unknown = [candidate for candidate in ranking.candidates if not candidate.known]
     ordered = {"last": known + unknown, "drop": known, "score": ranking.candidates}[config.unknown]
     result = {"backend": f"{ranker.backend.name} {ranker.backend.version}", "user_id": ranking.user_id,
+              "scores": "preferences" if ranker.implicit else "ratings",
               "user_known": ranking.user_known,
               "candidates": named(ranker, [dataclasses.asdict(candidate) for candidate in ordered[:config.k]]),
               "matched_candidates": matched,
@@ -163,11 +166,12 @@ def _match_candidates(ranker: EdgeRanker, candidates: list[str]) -> tuple[list[s
         if match is None or match.title is None:
             resolved.append(given)
             if match is not None:
-                suggestions[given] = list(match.suggestions)
+                suggestions[given] = list(dict.fromkeys(map(catalogue.display, match.suggestions)))
             continue
         resolved.append(match.title)
-        if match.title != given:
-            matched.append({"given": given, "title": match.title})
+        if match.how != EXACT:  # an id given, or a display name as the bundle spells it, needs no note
+            matched.append({"given": given, "title": match.title,
+                            **({"name": catalogue.display(match.title)} if catalogue.names else {})})
     return resolved, matched, suggestions
 
 

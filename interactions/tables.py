@@ -136,7 +136,8 @@ def _read_text(path: Path, wanted: list[str], delimiter: str, header: str) -> Ta
     first = next(csv.reader([lines[0]], delimiter=delimiter))
     if header == "auto":
         # A first line holding a wanted column's name is a header; else csv.Sniffer decides.
-        named = {name for name in wanted if not name.isdigit()} & {value.strip().lstrip("#/").strip() for value in first}
+        header_names = {value.strip().lstrip("#/").strip() for value in first}
+        named = {name for name in wanted if not name.isdigit()} & header_names
         has_header = bool(named) or (len(lines) > 1 and _sniff_header(lines))
     else:
         has_header = header == "yes"

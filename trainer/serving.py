@@ -112,4 +112,5 @@ def read_names(saved_model: str | os.PathLike[str]) -> list[str] | None:
 
 def one_line(name: str) -> str:
     """A display name as one line of a names file: line breaks and tabs become spaces."""
-    return " ".join(name.split()) if any(character in name for character in "\r\n\t\v\f\x1c\x1d\x1e\x85\u2028\u2029") else name
+    breaks = "\r\n\t\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines (and a tab-separated reader) splits on
+    return " ".join(name.split()) if any(character in name for character in breaks) else name

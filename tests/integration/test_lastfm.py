@@ -79,3 +79,14 @@ def test_recommend_takes_artist_names_and_prints_names(lastfm_run: Path) -> None
     refused = subprocess.run([sys.executable, "-m", "edgerank", "score", "--model", str(BUNDLE), "--history", "-",
                               "Muse"], input="Radiohead,-1\n", capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "weight '-1' is below 0" in refused.stderr
+
+
+def test_score_names_preferences_and_the_candidates_it_matched(lastfm_run: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "edgerank", "score", "--model", str(BUNDLE), "--history", "-",
+                             "Muse", "the beatles", "289"], input="Radiohead,10\n", capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Preferences (higher: more likely chosen) for your history, best first")
+    assert "Britney Spears  (289)" in result.stdout and "The Beatles  (227)" in result.stdout
+    # A name as typed is noted by its name; an id or an exact name needs no note.
+    assert result.stderr.strip() == "edgerank: candidate 'the beatles' taken as 'The Beatles'"

@@ -1,4 +1,4 @@
-"""The data layer (``interactions``): any log read, bad rows named, duplicates merged, splits, metrics; no TensorFlow."""
+"""The data layer (``interactions``): any log read, bad rows named, duplicates merged, splits; no TensorFlow."""
 
 from __future__ import annotations
 
