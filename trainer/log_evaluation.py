@@ -11,7 +11,8 @@ compares on each user's unseen items (``interactions.metrics``):
   and the whole catalogue scored through ``score``: what a device computes;
 * popularity, ``implicit``'s ALS and EASE (``trainer.implicit_baselines``),
   each choosing its hyperparameters on a validation split carved out of the
-  training interactions (by recall@k), then refitted on all of them.
+  training interactions (by recall@k), then refitted on all of them; on
+  ratings they see who rated what (a rating is no amount).
 
 Reported: recall@20 and NDCG@20; with explicit ratings also the test RMSE of
 the bundle and of the training mean. For the users split the new users'
@@ -68,12 +69,13 @@ def run_log_eval(config: EvalConfig, trained: dict[str, Any]) -> dict[str, Any]:
     chosen: dict[str, dict] = {}
     if config.baselines:
         fit_part, validation = data.validation_split(train, config.validation_fraction, config.seed)
+        implicit = schema["feedback"] == "implicit"
         for name in implicit_baselines.MODELS:
             chosen[name] = implicit_baselines.choose(
-                name, lambda model: _baseline_figures(model, fit_part, validation, index)[f"recall_at_{K}"],
+                name, lambda model: _baseline_figures(model, fit_part, validation, index, implicit)[f"recall_at_{K}"],
                 config.seed)
             model = implicit_baselines.MODELS[name](**chosen[name], seed=config.seed)
-            results[name] = _baseline_figures(model, train, test, index)
+            results[name] = _baseline_figures(model, train, test, index, implicit)
             log.info("%s %s: recall@%d %.4f, NDCG@%d %.4f", name, chosen[name], K, results[name][f"recall_at_{K}"],
                      K, results[name][f"ndcg_at_{K}"])
     results["history model, int8 on the device"] = _device_figures(device, train, test, index, schema)
@@ -85,8 +87,12 @@ def run_log_eval(config: EvalConfig, trained: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
-def _baseline_figures(model: Any, train: Columns, test: Columns, index: baselines.Index) -> dict[str, float]:
+def _baseline_figures(model: Any, train: Columns, test: Columns, index: baselines.Index,
+                      implicit: bool) -> dict[str, float]:
+    """A baseline fitted on ``train`` (weights, or who rated what: a rating is no amount), scored on ``test``."""
     rows, columns, weights = index.cells(train)
+    if not implicit:
+        weights = np.ones_like(weights)
     matrix = implicit_baselines.weight_matrix(rows, columns, weights, (len(index.users), len(index.titles)))
     model.fit(matrix)
     return _figures(model.scores, matrix, test, index)

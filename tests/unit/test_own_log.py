@@ -72,3 +72,18 @@ def test_the_device_refuses_a_rating_outside_the_scale_it_learned(half_star_bund
     assert refused.returncode == 2
     assert refused.stderr.strip() == "edgerank score: standard input line 1: rating '4.5' is outside the model's " \
                                      "scale 0.5-4"
+
+
+def test_eval_compares_the_bundle_with_the_baselines_on_the_training_split(half_star_bundle: Path) -> None:
+    artifacts = half_star_bundle.parents[1]
+    evaluated = _edgerank("eval", "--artifacts", str(artifacts), "--output-dir", str(artifacts / "eval"), "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = json.loads(evaluated.stdout)
+    assert set(report["test"]) == {"popularity", "implicit ALS", "EASE", "history model, int8 on the device"}
+    device = report["test"]["history model, int8 on the device"]
+    # Ratings: the bundle's RMSE on the device is the SavedModel's (metrics.json, the same split), within int8's error.
+    trained = json.loads((artifacts / "metrics.json").read_text())
+    assert device["rmse"] == pytest.approx(trained["history"]["rmse"], abs=0.01) and device["training_mean_rmse"] > 0
+    assert all(0 <= figures["recall_at_20"] <= 1 and figures["users"] == device["users"]
+               for figures in report["test"].values())
+    assert "| history model, int8 on the device |" in (artifacts / "eval" / "results.md").read_text()
