@@ -157,13 +157,18 @@ def read_log(config: LogConfig) -> Log:
 
 
 def read_names(config: LogConfig) -> dict[str, str]:
-    """Item id -> display name from ``config.items`` (the first name of an id given twice).
+    """Item id -> display name from ``config.items`` (the first name of an id given twice; a row with the wrong
+    number of fields is skipped with a warning: its item shows its id).
 
     Raises:
         DataError: The file is unreadable or lacks the id or name column.
     """
     table = read_table(config.items, [config.item_id_column, config.item_name_column], config.delimiter,
                        config.header)
+    if table.bad_rows:  # names are for display: such rows lose their name, and say so
+        line, reason = table.bad_rows[0]
+        log.warning("%s: %d rows skipped (the first: line %d, %s); their items show their ids", config.items,
+                    len(table.bad_rows), line, reason)
     ids = pc.utf8_trim_whitespace(table.columns[config.item_id_column]).to_pylist()
     names = table.columns[config.item_name_column].to_pylist()
     result: dict[str, str] = {}

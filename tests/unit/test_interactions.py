@@ -72,15 +72,19 @@ def test_implicit_weights_are_summed_and_a_log_without_weights_counts_rows(tmp_p
     assert counted["user_rating"] == [2.0, 1.0, 1.0] and counted["user_id"] == ["x", "x", "y"]
 
 
-def test_a_file_without_a_header_names_columns_by_position_and_the_items_file_names_items(tmp_path: Path) -> None:
+def test_a_file_without_a_header_names_columns_by_position_and_the_items_file_names_items(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     log_path, items = tmp_path / "log.dat", tmp_path / "items.dat"
-    log_path.write_text("7\t1\t10\n8\t2\t5\n7\t2\t1\n")
-    items.write_text("1\tMALICE MIZER\thttp://a\n2\tDiary of Dreams\thttp://b\n3\tNever played\thttp://c\n")
+    log_path.write_text("7\t1\t10\n8\t2\t5\n7\t2\t1\n7\t4\t1\n")
+    items.write_text("1\tMALICE MIZER\thttp://a\n2\tDiary of Dreams\thttp://b\n3\tNever played\thttp://c\n"
+                     "4\tA name\twith a tab\thttp://d\n")
     log, columns = _log(log_path, user_column="1", item_column="2", weight_column="3", items=str(items),
                         item_id_column="1", item_name_column="2")
+    # The broken row of the items file is named, and its item shows its id.
+    assert "items.dat: 1 rows skipped (the first: line 4, 4 fields, not 3); their items show their ids" in caplog.text
     assert not log.schema.header and log.schema.delimiter == "\t"
     assert log.names == {"1": "MALICE MIZER", "2": "Diary of Dreams"} and log.schema.named_items == 2
-    assert columns["user_rating"] == [10.0, 5.0, 1.0]
+    assert columns["user_rating"] == [10.0, 5.0, 1.0, 1.0]
 
 
 def test_parquet_and_json_lines_read_the_same_log(tmp_path: Path) -> None:
