@@ -17,6 +17,7 @@ from typing import Any
 
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.handoff import Handoff
+from edge_runtime.manifest import ModelError
 from edge_runtime.ranker import EdgeRanker
 
 
@@ -54,10 +55,12 @@ def recommend_on_device(ranker: EdgeRanker, history: Any, k: int, retrieve_k: in
 
 def named(ranker: EdgeRanker, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Candidates (``{"movie_title", …}``) with each one's display ``"name"`` added, when the bundle has names."""
-    names = ranker.names()
-    if names is None:
+    try:
+        catalogue = ranker.catalogue()  # read once per ranker: the names with the titles
+    except ModelError:  # a bare model, without a bundle's files
         return candidates
-    catalogue = ranker.catalogue()
+    if not catalogue.names:
+        return candidates
     return [{**candidate, "name": catalogue.display(candidate["movie_title"])} for candidate in candidates]
 
 
