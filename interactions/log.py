@@ -220,8 +220,8 @@ def _checked(table: Table, config: LogConfig, explicit: bool) -> tuple[tuple[np.
         values = np.ones(table.rows)
     times = np.zeros(table.rows, np.int64)
     if config.time_column:
-        times, bad = _times(_text(table.columns[config.time_column]))
         text = _text(table.columns[config.time_column])
+        times, bad = _times(text)
         rows.flag(bad & ~blank, lambda row: f"time {text[row]!r} is neither a number nor a date", "bad time")
     keep = ~rows.bad & ~blank
     return (ids["user"][keep], ids["item"][keep], values[keep], times[keep]), rows

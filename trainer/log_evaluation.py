@@ -34,7 +34,7 @@ import numpy as np
 from edge_runtime import atomic
 from interactions.schema import Columns
 from interactions import metrics, split_files
-from trainer import baselines, data, implicit_baselines
+from trainer import baselines, data, implicit_baselines, scoring
 from trainer.config import EvalConfig
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def _device_figures(device: Any, train: Columns, test: Columns, index: baselines
     matrix = implicit_baselines.weight_matrix(rows, columns, weights, (len(index.users), len(index.titles)))
     catalogue = index.titles.tolist()
     users = index.users.tolist()
-    histories = scoring_histories(train)
+    histories = scoring.user_histories(train)  # each user's (items, values), as the device cleans them
     bar = tqdm(total=len(set(test["user_id"].tolist())), desc="scoring the catalogue on the device", unit="user",
                file=sys.stderr, disable=None, leave=False)
     states: dict[int, Any] = {}
@@ -125,7 +125,8 @@ def _device_figures(device: Any, train: Columns, test: Columns, index: baselines
     def score_block(block: np.ndarray) -> np.ndarray:
         scores = np.empty((len(block), len(catalogue)), np.float32)
         for position, row in enumerate(block.tolist()):
-            states[row] = device.personalize(histories.get(users[row], []))
+            titles, values = histories.get(users[row], ([], []))
+            states[row] = device.personalize(list(zip(titles, values)))
             scores[position] = device.score(states[row], catalogue)
             bar.update(1)
         return scores
@@ -142,15 +143,6 @@ def _device_figures(device: Any, train: Columns, test: Columns, index: baselines
         figures["training_mean_rmse"] = metrics.rmse(np.full(len(predicted), train["user_rating"].mean()),
                                                      test["user_rating"])
     return {**figures, "backend": f"{device.backend.name} {device.backend.version}"}
-
-
-def scoring_histories(train: Columns) -> dict[str, list[tuple[str, float]]]:
-    """Each user's ``(item, weight or rating)`` training interactions, the history the device folds in."""
-    histories: dict[str, list[tuple[str, float]]] = {}
-    for user, item, value in zip(train["user_id"].tolist(), train["movie_title"].tolist(),
-                                 train["user_rating"].tolist()):
-        histories.setdefault(user, []).append((item, value))
-    return histories
 
 
 def markdown_table(report: dict[str, Any]) -> str:
