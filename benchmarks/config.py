@@ -179,3 +179,27 @@ class HeavyUsersConfig:
     factor_scale: float = 0.8
     noise: float = 0.5
     seed: int = 0
+
+
+@dataclass
+class TrainScaleConfig:
+    """``edgerank bench train-scale``: the best preset trained on a MovieLens-25M-shaped planted log.
+
+    Attributes:
+        scale: Sizes of the generated log, as shares of MovieLens 25M's shape (1: 162,541 users, 59,047 items,
+            25,000,095 ratings); each is generated, trained, converted and evaluated.
+        output_dir: Where each scale's log and artifacts, results.json and train_scale.png go.
+        rank: Dimensions of the planted tastes.
+        noise: Standard deviation of the planted rating noise (before rounding to half stars).
+        exposure: How strongly a user's taste decides which items they rate (0: popularity alone).
+        taste_weight: How much a rating moves per unit of planted taste.
+        seed: Seeds the log, the split and the training.
+    """
+
+    scale: tuple[float, ...] = (0.01,)
+    output_dir: str = "artifacts/bench/train-scale"
+    rank: int = 16
+    noise: float = 0.7
+    exposure: float = 1.0
+    taste_weight: float = 0.5
+    seed: int = 42

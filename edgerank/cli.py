@@ -38,7 +38,8 @@ from trainer.config import DEFAULT_PRESET
 log = logging.getLogger("edgerank")
 
 #: The extras beyond the edge client, by the modules they install (looked up, not imported).
-EXTRAS = {"train": ("tensorflow", "tf_keras", "tensorflow_recommenders", "tensorflow_datasets"),
+EXTRAS = {"train": ("tensorflow", "tf_keras", "tensorflow_recommenders", "tensorflow_datasets", "pyarrow",
+                    "scipy"),
           "bench": ("matplotlib", "tqdm")}
 #: The extras each subcommand needs; the others run where only the edge client is installed.
 NEEDS = {"train": ("train",), "eval": ("train",), "convert": ("train",), "retrieve": ("train",),
@@ -94,7 +95,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     summary = {key: metrics[key] for key in ("ranking", "retrieval", "history") if key in metrics}
     ranker = (f"ranker ({config.ranking.model}) test RMSE {metrics['ranking']['rmse']:.4f}" if "ranking" in metrics
               else "no ranker (implicit feedback)")
-    lines = [f"Trained ({config.preset} preset) into {config.output_dir}/: {ranker}; retrieval "
+    written = f"into {config.output_dir}/"
+    if not metrics["distribution"].get("chief", True):
+        written = f"as one of {metrics['distribution']['workers']} workers (the chief wrote the artifacts)"
+    lines = [f"Trained ({config.preset} preset) {written}: {ranker}; retrieval "
              f"({config.retrieval.model}) top-100 {metrics['retrieval']['top_100']:.4f}",
              f"Data: {metrics['data']['schema_summary']}"]
     if "history" in metrics and "recall_at_20" in metrics["history"]:
@@ -289,6 +293,29 @@ def cmd_bench_heavy_users(args: argparse.Namespace) -> None:
         f"{folder}-artifacts --data {folder} --no-folds"])
 
 
+def cmd_bench_train_scale(args: argparse.Namespace) -> None:
+    from benchmarks.config import TrainScaleConfig
+    from benchmarks.train_scale import run_train_scale
+
+    config = config_from_args(TrainScaleConfig, args)
+    report = run_train_scale(config)
+    lines = []
+    for entry in report["scales"]:
+        log, quality = entry["log"], entry["quality"]
+        device = quality["models"]["history model, int8 on the device"]
+        lines.append(f"scale {entry['scale']:g}: {log['ratings']:,} ratings, {log['users']:,} users, {log['items']:,} "
+                     f"items; train + convert {entry['train_seconds']:.0f} s, peak RSS "
+                     f"{entry['peak_rss_mb'] / 1024:.2f} GiB")
+        lines.append(f"  history model (int8, device): recall@20 {device['recall_at_20']:.4f} "
+                     f"({quality['history_recall_share_of_planted']:.0%} of the planted model's "
+                     f"{quality['planted']['recall_at_20']:.4f}), RMSE {device['rmse']:.4f} "
+                     f"({quality['history_rmse_over_noise_floor']:.3f} × the noise floor "
+                     f"{quality['planted']['rmse']:.4f}); implicit ALS recall@20 "
+                     f"{quality['models']['implicit ALS']['recall_at_20']:.4f}")
+    lines.append(f"Wrote {config.output_dir}/results.json and train_scale.png")
+    _emit(args, report, lines)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from edgerank.demo import run_demo
     from trainer.config import TrainConfig
@@ -334,7 +361,7 @@ def _config_command(commands: Any, name: str, config: type, handler: Any, defaul
 def build_parser(preset: str = DEFAULT_PRESET) -> argparse.ArgumentParser:
     """The ``edgerank`` argument parser with every subcommand; ``train`` and ``demo`` start from ``preset``."""
     from benchmarks.config import (BenchConfig, EdgeBenchConfig, HeavyUsersConfig, HistoryScaleConfig,
-                                   RetrievalBenchConfig)
+                                   RetrievalBenchConfig, TrainScaleConfig)
     from converters.config import BundleConfig, ConvertConfig
     from trainer.config import EvalConfig, RetrieveConfig, TrainConfig
 
@@ -375,13 +402,16 @@ def build_parser(preset: str = DEFAULT_PRESET) -> argparse.ArgumentParser:
     bench = _config_command(commands, "bench", BenchConfig, cmd_bench,
                             help="Measure the SavedModel against every edge contender: latency, memory, size, "
                                  "RMSE (and, as bench retrieval, ScaNN against exact search).")
-    targets = bench.add_subparsers(dest="bench_target", metavar="{retrieval,history-scale,heavy-users}")
+    targets = bench.add_subparsers(dest="bench_target", metavar="{retrieval,history-scale,heavy-users,train-scale}")
     _config_command(targets, "retrieval", RetrievalBenchConfig, cmd_bench_retrieval,
                     help="Measure ScaNN against exact search as the catalogue grows.")
     _config_command(targets, "history-scale", HistoryScaleConfig, cmd_bench_history_scale,
                     help="Measure the history model's size and latency for a generated catalogue (59,047 titles).")
     _config_command(targets, "heavy-users", HeavyUsersConfig, cmd_bench_heavy_users,
                     help="Write a generated log with heavy users and a planted model, for train and eval.")
+    _config_command(targets, "train-scale", TrainScaleConfig, cmd_bench_train_scale,
+                    help="Train the best preset on a MovieLens-25M-shaped planted log (--scale 0.01 0.1 1): "
+                         "time, memory and quality per stage.")
     _config_command(commands, "demo", TrainConfig, cmd_demo, defaults=TrainConfig.from_preset(preset),
                     help="Train, convert, score and bench on MovieLens into --output-dir.")
     for command in {id(sub): sub for sub in _subparsers(parser)}.values():

@@ -81,6 +81,20 @@ def top_k_accuracy(scores: np.ndarray, test_rows: np.ndarray, test_columns: np.n
         ``{"top_1": …, "top_10": …, …}``. Ties count against the test title. Test ratings of a user or title
         outside ``scores`` (row or column -1: new users of the users split) are left out.
     """
+    return top_k_shares(test_ranks(scores, test_rows, test_columns, seen, max(ks)), ks)
+
+
+def test_ranks(scores: np.ndarray, test_rows: np.ndarray, test_columns: np.ndarray,
+               seen: list[np.ndarray] | None = None, most: int = max(TOP_KS)) -> np.ndarray:
+    """Each test rating's rank among its user's scores (0: the best), capped at ``most``.
+
+    What ``top_k_accuracy`` counts, for a block of users at a time (``top_k_shares`` of the concatenated ranks
+    gives the same figures). Arguments as ``top_k_accuracy``; ties count against the test title, and test
+    ratings with row or column -1 are left out.
+
+    Returns:
+        int64 ranks of the known test ratings, in order; ``most`` stands for ``most`` or worse.
+    """
     known = (np.asarray(test_rows) >= 0) & (np.asarray(test_columns) >= 0)
     test_rows, test_columns = np.asarray(test_rows)[known], np.asarray(test_columns)[known]
     scores = np.array(scores, dtype=np.float64, copy=True)
@@ -88,11 +102,17 @@ def top_k_accuracy(scores: np.ndarray, test_rows: np.ndarray, test_columns: np.n
         for row, columns in enumerate(seen):
             scores[row, columns] = -np.inf
     target = scores[test_rows, test_columns]
-    rank = np.empty(len(test_rows), dtype=np.int64)
-    for row in np.unique(test_rows):
-        mine = test_rows == row
-        rank[mine] = (scores[row][None, :] >= target[mine][:, None]).sum(axis=1) - 1
-    return {f"top_{k}": float(np.mean(rank < k)) for k in ks}
+    # The best most + 1 scores of each user: a rank below ``most`` is counted among them alone.
+    kept = min(most + 1, scores.shape[1])
+    best = np.partition(scores, scores.shape[1] - kept, axis=1)[:, scores.shape[1] - kept:]
+    counted = (best[test_rows] >= target[:, None]).sum(axis=1) - 1
+    inside = (target > best.min(axis=1)[test_rows]) | (kept == scores.shape[1])
+    return np.where(inside, np.minimum(counted, most), most).astype(np.int64)
+
+
+def top_k_shares(ranks: np.ndarray, ks: tuple[int, ...] = TOP_KS) -> dict[str, float]:
+    """``{"top_k": share of ranks below k}`` for each cut-off (``test_ranks``'s cap at least the largest)."""
+    return {f"top_{k}": float(np.mean(ranks < k)) for k in ks}
 
 
 def order_agreement(reference: np.ndarray, scores: np.ndarray, seed: int = 0) -> dict[str, float]:

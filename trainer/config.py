@@ -72,8 +72,11 @@ class RankingConfig:
         autorec_hidden_units: AutoRec's hidden code size (Sedhain et al. 2015).
         autorec_l2: λ of AutoRec's L2 penalty on its two weight matrices.
         autorec_learning_rate: Adam's learning rate for AutoRec.
-        autorec_max_epochs: Most full-batch AutoRec epochs.
-        autorec_patience: Stop AutoRec when the validation RMSE has not improved for this many epochs.
+        autorec_max_epochs: Most AutoRec epochs (full batches: a log cut into n batches trains at most this / n).
+        autorec_patience: Stop AutoRec when the validation RMSE has not improved for this many epochs (full
+            batches, likewise).
+        autorec_batch_ratings: AutoRec trains on one full batch up to this many ratings (as AutoRec does), on
+            batches of titles holding about this many above it (the memory a step takes grows with it).
         validation_fraction: Share of the training ratings held out to choose the epochs (early stopping).
     """
 
@@ -89,6 +92,7 @@ class RankingConfig:
     autorec_learning_rate: float = 0.005
     autorec_max_epochs: int = 1500
     autorec_patience: int = 50
+    autorec_batch_ratings: int = 250_000
     validation_fraction: float = 0.1
 
 
@@ -246,6 +250,8 @@ class TrainConfig:
             (``ranking/<version>/``); ``None`` takes one past the highest present.
         distribution: tf.distribute strategy: auto (from TF_CONFIG and the GPUs
             present), default, one_device, mirrored or multi_worker.
+        worker_timeout: Several machines: seconds a worker waits for the others, to join or in one exchange
+            of gradients, before the run fails (a worker that dies is noticed within about a minute anyway).
         mixed_precision: Compute in float16 where it is safe (variables and
             outputs stay float32); worth it on GPUs only.
     """
@@ -256,6 +262,7 @@ class TrainConfig:
     seed: int = 42
     model_version: int | None = None
     distribution: str = field(default="auto", metadata={"choices": DISTRIBUTIONS})
+    worker_timeout: float = 600.0
     mixed_precision: bool = False
     split: SplitConfig = field(default_factory=SplitConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)

@@ -29,6 +29,10 @@ were chosen together on the validation split. The number of epochs is
 chosen by early stopping on the validation top-10 of the titles the user
 has not rated, then the model is retrained on all training ratings for
 that many epochs.
+
+The user histories stay sparse (``trainer.sparse_rows``): each batch of users
+is made dense inside the input pipeline, and the test figures score users a
+block at a time, so nothing of size users × titles is ever held.
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
+from scipy import sparse
 
 from interactions import metrics
-from trainer import baselines, data
+from trainer import baselines, data, distribution, sparse_rows
 from trainer.config import HistoryConfig
 from trainer.progress import fit_progress
 
@@ -49,6 +54,8 @@ log = logging.getLogger(__name__)
 #: The cut-off early stopping watches: top-10 of the titles the user has not rated (what a user is shown).
 VALIDATION_K = 10
 VALIDATION_METRIC = f"val_unseen_top_{VALIDATION_K}"
+#: Users scored at a time when computing test figures (bounds memory at this many × titles floats).
+SCORING_BLOCK = 512
 
 
 @dataclass(frozen=True)
@@ -65,23 +72,24 @@ class RetrievalTables:
     outputs: np.ndarray
     bias: np.ndarray
 
-    def queries(self, histories: np.ndarray) -> np.ndarray:
-        """[users, titles + 1] rating matrix (0: unrated) -> [users, dim + 1]: each pooled vector and a 1.
+    def queries(self, histories: sparse.spmatrix | np.ndarray) -> np.ndarray:
+        """[users, titles + 1] rating rows (``rating_rows``) -> [users, dim + 1]: each pooled vector and a 1.
 
         With ``candidates`` the score is one dot product, what a nearest-neighbour
         index (the server's ScaNN) searches. An empty history gives ``[0, …, 0, 1]``:
         the biases alone.
         """
-        rated = (histories[:, 1:] > 0).astype(np.float32)
-        pooled = rated @ self.inputs[1:] / np.sqrt(np.maximum(rated.sum(1, keepdims=True), 1.0))
+        rated = (sparse.csr_matrix(histories)[:, 1:] > 0).astype(np.float32)
+        counts = np.asarray(rated.sum(axis=1), np.float32)
+        pooled = np.asarray(rated @ self.inputs[1:], np.float32) / np.sqrt(np.maximum(counts, 1.0))
         return np.concatenate([pooled, np.ones((len(pooled), 1), np.float32)], axis=1)
 
     def candidates(self) -> np.ndarray:
         """[titles, dim + 1]: each title's output embedding with its bias as the last entry."""
         return np.concatenate([self.outputs[1:], self.bias[1:, None]], axis=1)
 
-    def scores(self, histories: np.ndarray) -> np.ndarray:
-        """[users, titles + 1] rating matrix (0: unrated) -> [users, titles] retrieval scores."""
+    def scores(self, histories: sparse.spmatrix | np.ndarray) -> np.ndarray:
+        """[users, titles + 1] rating rows -> [users, titles] retrieval scores (dense: pass a block of users)."""
         return self.queries(histories) @ self.candidates().T
 
 
@@ -143,16 +151,18 @@ class HistoryRetrieval(tf.keras.Model):
             loss += self.squared_error_weight * weighted_squared_error(scores, targets, visible,
                                                                       self.confidence * strength)
             loss += self.l2 * (tf.reduce_sum(tf.square(self.inputs_table)) + tf.reduce_sum(tf.square(self.outputs_table)))
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, self.trainable_variables), self.trainable_variables))
+            # Replicas' gradients are summed: each contributes its share of the mean (one replica: the loss itself).
+            share = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        self.optimizer.apply_gradients(zip(tape.gradient(share, self.trainable_variables), self.trainable_variables))
         self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
+        return distribution.replica_shares({"loss": self.loss_tracker.result()})
 
     def test_step(self, batch: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         histories, targets = batch
         scores = tf.where(histories[:, 1:] > 0, -1e9, self(histories)[:, 1:])
         kth = tf.math.top_k(scores, k=VALIDATION_K).values[:, -1:]
         self.top_k.update_state(tf.boolean_mask(tf.cast(scores >= kth, tf.float32), targets[:, 1:] > 0))
-        return {self.top_k.name: self.top_k.result()}
+        return distribution.replica_shares({self.top_k.name: self.top_k.result()})
 
     def tables(self) -> RetrievalTables:
         return RetrievalTables(self.inputs_table.numpy(), self.outputs_table.numpy(), self.bias.numpy())
@@ -176,34 +186,36 @@ def weighted_squared_error(scores: tf.Tensor, targets: tf.Tensor, visible: tf.Te
     return tf.reduce_mean(tf.reduce_sum(weights * tf.square(targets - scores), axis=1))
 
 
-def rating_rows(ratings: data.Columns, index: baselines.Index) -> np.ndarray:
-    """[users, titles + 1] float32 matrix of ``ratings`` (column 0: unknown titles, always 0)."""
+def rating_rows(ratings: data.Columns, index: baselines.Index) -> sparse.csr_matrix:
+    """[users, titles + 1] sparse rows of ``ratings`` (column 0: unknown titles, always empty)."""
     users, titles, values = index.cells(ratings)
-    matrix = np.zeros((len(index.users), len(index.titles) + 1), np.float32)
-    matrix[users, titles + 1] = values
-    return matrix
+    return sparse_rows.interaction_rows(users, titles + 1, values, (len(index.users), len(index.titles) + 1))
 
 
-def _fit(histories: np.ndarray, config: HistoryConfig, seed: int, epochs: int, verbose: int,
-         validation: np.ndarray | None = None, target_strength: float = 0.0) -> tuple[HistoryRetrieval, list[float]]:
+def _fit(histories: sparse.csr_matrix, config: HistoryConfig, seed: int, epochs: int, verbose: int,
+         strategy: tf.distribute.Strategy | None, validation: sparse.csr_matrix | None = None,
+         target_strength: float = 0.0) -> tuple[HistoryRetrieval, tf.keras.callbacks.History]:
     tf.keras.utils.set_random_seed(seed)
-    model = HistoryRetrieval(histories.shape[1] - 1, config, seed, target_strength)
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=config.learning_rate))
-    rows = tf.data.Dataset.from_tensor_slices(histories)
-    batches = rows.shuffle(len(histories), seed=seed).batch(config.batch_users)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = HistoryRetrieval(histories.shape[1] - 1, config, seed, target_strength)
+        model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=config.learning_rate))
+    batches = sparse_rows.dense_batches(config.batch_users, seed, histories=histories).map(
+        lambda batch: batch["histories"])
     callbacks, validation_data = [], None
     if validation is not None:
-        validation_data = tf.data.Dataset.from_tensor_slices((histories, validation)).batch(config.batch_users)
+        validation_data = sparse_rows.dense_batches(config.batch_users, histories=histories, targets=validation).map(
+            lambda batch: (batch["histories"], batch["targets"]))
         callbacks.append(tf.keras.callbacks.EarlyStopping(monitor=VALIDATION_METRIC, mode="max",
                                                           patience=config.patience, restore_best_weights=True))
     verbose, bar = fit_progress(verbose, epochs, "history retrieval epochs")
     history = model.fit(batches, epochs=epochs, verbose=verbose, callbacks=callbacks + bar,
                         validation_data=validation_data)
-    return model, history.history.get(VALIDATION_METRIC, [])
+    return model, history
 
 
 def train_history_retrieval(train: data.Columns, test: data.Columns, user_ids: np.ndarray, movie_titles: np.ndarray,
-                            config: HistoryConfig, seed: int, verbose: int = 1, implicit: bool = False
+                            config: HistoryConfig, seed: int, verbose: int = 1, implicit: bool = False,
+                            strategy: tf.distribute.Strategy | None = None,
                             ) -> tuple[RetrievalTables, dict[str, float]]:
     """Chooses the epochs on a validation split, trains on all training ratings, evaluates on the test split.
 
@@ -214,34 +226,52 @@ def train_history_retrieval(train: data.Columns, test: data.Columns, user_ids: n
         seed: Seeds the validation split, the initial weights and the visible/target draws.
         verbose: Keras ``fit`` verbosity.
         implicit: The values are weights (implicit feedback), not ratings: picks the defaults that depend on it.
+        strategy: Where to train; ``None`` is the default strategy.
 
     Returns:
         The tables and test figures: ``top_{k}`` (every title a candidate, the
         history being each user's training ratings) and ``unseen_top_{k}``
-        (their training titles left out), ``epochs`` and ``validation_unseen_top_10``.
+        (their training titles left out), ``epochs``, ``validation_unseen_top_10`` and ``train_loss`` (the last
+        epoch's mean training loss).
     """
     config = config.for_feedback(implicit)
     # Implicit feedback: each target weighs log1p(weight) over the training mean of log1p(weight).
     strength = float(np.log1p(train["user_rating"]).mean()) if implicit else 0.0
     index = baselines.Index(user_ids, movie_titles)
     fit_part, validation = data.validation_split(train, config.validation_fraction, seed)
-    _, scores = _fit(rating_rows(fit_part, index), config, seed, config.max_epochs, verbose,
+    _, chosen = _fit(rating_rows(fit_part, index), config, seed, config.max_epochs, verbose, strategy,
                      validation=rating_rows(validation, index), target_strength=strength)
+    scores = chosen.history[VALIDATION_METRIC]
     epochs = int(np.argmax(scores)) + 1
     log.info("History retrieval: %d epochs chosen on the validation split (unseen top-%d %.4f)", epochs,
              VALIDATION_K, scores[epochs - 1])
     histories = rating_rows(train, index)
-    model, _ = _fit(histories, config, seed, epochs, verbose, target_strength=strength)
+    model, final = _fit(histories, config, seed, epochs, verbose, strategy, target_strength=strength)
     tables = model.tables()
-    figures = retrieval_figures(tables.scores(histories), histories, test, index)
-    return tables, {**figures, "epochs": epochs, "validation_unseen_top_10": float(scores[epochs - 1])}
+    figures = retrieval_figures(tables, histories, test, index)
+    return tables, {**figures, "epochs": epochs, "validation_unseen_top_10": float(scores[epochs - 1]),
+                    "train_loss": float(final.history["loss"][-1])}
 
 
-def retrieval_figures(scores: np.ndarray, histories: np.ndarray, test: data.Columns,
+def retrieval_figures(tables: RetrievalTables, histories: sparse.csr_matrix, test: data.Columns,
                       index: baselines.Index) -> dict[str, float]:
-    """Top-k accuracy of ``scores`` [users, titles] on the test ratings, both protocols (``interactions.metrics``)."""
+    """Top-k accuracy of the tables' scores on the test ratings, both protocols (``interactions.metrics``).
+
+    Args:
+        tables: The trained tables.
+        histories: [users, titles + 1] rating rows (``rating_rows`` over ``index``): who is scored, from what.
+        test: The test ratings; those of users or titles outside ``index`` are left out.
+        index: The users and titles of ``histories``.
+
+    Users are scored ``SCORING_BLOCK`` at a time.
+    """
     rows, columns = index.rows(test["user_id"]), index.columns(test["movie_title"])
-    seen = [np.flatnonzero(row[1:]) for row in histories]
-    every = metrics.top_k_accuracy(scores, rows, columns)
-    unseen = metrics.top_k_accuracy(scores, rows, columns, seen)
+    ranks: dict[str, list[np.ndarray]] = {"all": [], "unseen": []}
+    for start, block in sparse_rows.row_blocks(histories, SCORING_BLOCK):
+        mine = (rows >= start) & (rows < start + len(block))
+        seen = [np.flatnonzero(row[1:]) for row in block]
+        scores = tables.scores(block)
+        ranks["all"].append(metrics.test_ranks(scores, rows[mine] - start, columns[mine]))
+        ranks["unseen"].append(metrics.test_ranks(scores, rows[mine] - start, columns[mine], seen))
+    every, unseen = (metrics.top_k_shares(np.concatenate(found)) for found in ranks.values())
     return {**every, **{f"unseen_{key}": value for key, value in unseen.items()}}

@@ -7,8 +7,11 @@ other log this reads the split files ``edgerank train`` wrote
 compares on each user's unseen items (``interactions.metrics``):
 
 * the int8 history bundle (``edge/history-int8``) on the edge runtime, each
-  test user's training items (with their weights or ratings) as the history
-  and the whole catalogue scored through ``score``: what a device computes;
+  test user's training items (with their weights or ratings) as the history:
+  with weights the whole catalogue scored through ``score`` (preferences),
+  with ratings ranked by ``retrieve`` (the retrieval score, what recall is
+  about; ``score`` predicts how a user would rate an item, not whether they
+  pick it): what a device computes;
 * popularity, ``implicit``'s ALS and EASE (``trainer.implicit_baselines``),
   each choosing its hyperparameters on a validation split carved out of the
   training interactions (by recall@k), then refitted on all of them; on
@@ -121,19 +124,24 @@ def _device_figures(device: Any, train: Columns, test: Columns, index: baselines
     bar = tqdm(total=len(set(test["user_id"].tolist())), desc="scoring the catalogue on the device", unit="user",
                file=sys.stderr, disable=None, leave=False)
     states: dict[int, Any] = {}
+    explicit = schema["feedback"] == "explicit"
 
     def score_block(block: np.ndarray) -> np.ndarray:
-        scores = np.empty((len(block), len(catalogue)), np.float32)
+        scores = np.full((len(block), len(catalogue)), -np.inf, np.float32)
         for position, row in enumerate(block.tolist()):
             titles, values = histories.get(users[row], ([], []))
             states[row] = device.personalize(list(zip(titles, values)))
-            scores[position] = device.score(states[row], catalogue)
+            if explicit:  # the retrieval's order: its best K first (a descending stand-in score), the rest last
+                retrieved = index.columns(np.asarray(device.retrieve(states[row], K), dtype=object))
+                scores[position, retrieved] = np.arange(len(retrieved), 0, -1)
+            else:
+                scores[position] = device.score(states[row], catalogue)
             bar.update(1)
         return scores
 
     figures = _figures(score_block, matrix, test, index)
     bar.close()
-    if schema["feedback"] == "explicit":  # every test user's state was kept above
+    if explicit:  # every test user's state was kept above
         test_rows = index.rows(test["user_id"])
         predicted = np.empty(len(test_rows), np.float32)
         for row in np.unique(test_rows).tolist():

@@ -16,9 +16,11 @@ Writes into ``config.output_dir`` (see the README's artifact layout):
 * ``data/train.npz``, ``data/test.npz``: the split files
   (``interactions.split_files``); conversion calibrates on the first and validates on
   the second, benchmarks draw from the second.
-* ``metrics.json``: test metrics of both models, the data's fingerprint.
+* ``metrics.json``: test metrics of both models, the data's fingerprint, each
+  stage's wall time (``trainer.progress.StageClock``).
 
-Each is written to a temporary path and renamed into place.
+Each is written to a temporary path and renamed into place. On a cluster of
+several workers (``trainer.distribution``) only the chief writes.
 """
 
 from __future__ import annotations
@@ -26,17 +28,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from scipy import sparse
 
 from edge_runtime import atomic
 from interactions import split_files
 from trainer import (autorec, baselines, data, distribution, history, history_retrieval, preferences, ranking,
                      retrieval, retrieval_serving, scann_index, serving, towers)
 from trainer.config import RANKING_MODELS, RETRIEVAL_MODELS, ConfigError, RankingConfig, TrainConfig
+from trainer.progress import StageClock
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +90,7 @@ def _history_queries(tables: history_retrieval.RetrievalTables, train_split: dat
         biases alone) and the embeddings ``retrieval_serving.export`` saves.
     """
     rows = history_retrieval.rating_rows(train_split, baselines.Index(user_ids, movie_titles))
-    queries = tables.queries(np.vstack([np.zeros_like(rows[:1]), rows]))  # row 0: unknown users
+    queries = tables.queries(sparse.vstack([sparse.csr_matrix((1, rows.shape[1])), rows]))  # row 0: unknown users
     embeddings = {"user_ids": user_ids, "user_embeddings": queries[1:], "titles": movie_titles,
                   "title_embeddings": tables.candidates()}
     return towers.string_embedding(user_ids, queries.shape[1], table=queries), embeddings
@@ -184,7 +189,10 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
             terminal and one line per epoch otherwise (logs, CI).
 
     Returns:
-        The metrics written to ``metrics.json``.
+        The metrics written to ``metrics.json`` (by the chief alone, on a cluster of several workers).
+
+    Raises:
+        DistributionError: A worker of a cluster died, stopped answering or never joined.
     """
     if config.retrieval.model not in RETRIEVAL_MODELS:
         raise ConfigError(f"unknown retrieval model {config.retrieval.model!r}: choose one of "
@@ -192,16 +200,31 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     if config.retrieval.model == "history" and not config.history.enabled:
         raise ConfigError("the history retrieval model is trained with the history model: drop --no-history-enabled "
                           "or choose --retrieval-model two_tower")
-    output = Path(config.output_dir)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
+    cluster_errors = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)
+    try:
+        strategy = distribution.select_strategy(config.distribution, config.worker_timeout)  # before any other op
+        if distribution.is_chief(strategy):
+            return _train(config, strategy, Path(config.output_dir), verbose)
+        # Another worker of a cluster: it computes what the chief does, and its copies of the files are dropped.
+        with tempfile.TemporaryDirectory(prefix="edgerank-worker-") as scratch:
+            return _train(config, strategy, Path(scratch), verbose)
+    except cluster_errors as error:  # a worker died or stopped answering
+        raise distribution.cluster_failure(error, config.worker_timeout) from error
+
+
+def _train(config: TrainConfig, strategy: tf.distribute.Strategy, output: Path, verbose: int) -> dict:
+    """``train``'s work under ``strategy``, its files written into ``output``."""
     devices = [device.name for device in tf.config.list_logical_devices()]
     if config.mixed_precision:
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
-    strategy = distribution.select_strategy(config.distribution)
 
+    clock = StageClock()
+    clock.begin("read")
     interactions = data.load_log(config.log)
     schema = interactions.schema
+    clock.begin("split")
     train_split, test_split, new_user_histories = data.split_log(interactions, config.split)
     # The vocabularies: every user the models train on, every item of the catalogue.
     user_ids, movie_titles = np.unique(train_split["user_id"]), interactions.titles
@@ -223,6 +246,7 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     if schema.implicit:
         log.info("Implicit feedback: no rating model; the history model scores each item by preference")
     else:
+        clock.begin("ranker")
         log.info("Training the ranker (%s)", config.ranking.model)
         ranker, ranking_metrics = train_ranker(train_split, test_split, user_ids, movie_titles, config.ranking,
                                                config.seed, verbose, strategy)
@@ -240,21 +264,23 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
     tables, history_metrics = None, None
     has_history_model = config.history.enabled and (schema.implicit or isinstance(ranker, autorec.AutoRecRanker))
     if has_history_model or config.retrieval.model == "history":
+        clock.begin("history retrieval")
         started = time.perf_counter()
         log.info("Training the history retrieval (each user's own items pooled)")
         tables, history_figures = history_retrieval.train_history_retrieval(
-            train_split, test_split, user_ids, movie_titles, config.history, config.seed, verbose, schema.implicit)
+            train_split, test_split, user_ids, movie_titles, config.history, config.seed, verbose, schema.implicit,
+            strategy)
         history_figures["train_seconds"] = round(time.perf_counter() - started, 2)
         if len(new_user_histories["user_id"]):  # the users split: the test users are the new ones, folded in
             everyone = baselines.Index(np.unique(np.concatenate([user_ids, new_user_histories["user_id"]])),
                                        movie_titles)
             rows = history_retrieval.rating_rows({name: np.concatenate([train_split[name], new_user_histories[name]])
                                                   for name in split_files.SPLIT_COLUMNS}, everyone)
-            history_figures.update(history_retrieval.retrieval_figures(tables.scores(rows), rows, test_split,
-                                                                       everyone))
+            history_figures.update(history_retrieval.retrieval_figures(tables, rows, test_split, everyone))
         log.info("History retrieval test top-100 %.4f, unseen top-10 %.4f",
                  history_figures["top_100"], history_figures["unseen_top_10"])
     if has_history_model:
+        clock.begin("history model")
         folder = output / "history" / str(version)
         # The histories the device folds in: the training interactions, and the new users' (users split).
         histories = {name: np.concatenate([train_split[name], new_user_histories[name]]) for name in train_split}
@@ -268,6 +294,7 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
                                               movie_titles, config, folder, extras, names)
             log.info("History model, warm users: test RMSE %.4f", history_metrics["rmse"])
 
+    clock.begin("server retrieval")
     if config.retrieval.model == "history":
         retrieval_metrics = dict(history_figures)
         query_model, embeddings = _history_queries(tables, train_split, user_ids, movie_titles)
@@ -290,6 +317,7 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
             "name": "movielens-retrieval", "version": version, **extras, "test_metrics": retrieval_metrics,
             "model": config.retrieval.model, "index": index_metrics["index"], "k": config.retrieval.index_k,
         }, movie_titles.tolist(), names)
+    clock.end()
 
     metrics = {
         **({"ranking": ranking_metrics} if ranking_metrics else {}),
@@ -312,6 +340,7 @@ def train(config: TrainConfig, verbose: int | None = None) -> dict:
         "tensorflow": tf.__version__,
         "devices": devices,
         "distribution": distribution.describe(strategy),
+        "stages": clock.stages,
     }
     atomic.write_json(output / "metrics.json", metrics)
     return metrics

@@ -1,0 +1,137 @@
+"""Training at scale: sparse rows densified a batch at a time, AutoRec's two step kinds, the planted log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from benchmarks import planted_log
+from interactions import metrics
+from trainer import autorec, sparse_rows
+from trainer.config import RankingConfig
+
+
+def test_interaction_rows_keep_a_repeated_cell_s_last_value_and_stored_zeros() -> None:
+    matrix = sparse_rows.interaction_rows(np.array([0, 1, 0, 1]), np.array([2, 0, 2, 1]),
+                                          np.array([1.0, 0.0, 4.0, 3.0]), (2, 3))
+    np.testing.assert_array_equal(matrix.toarray(), [[0, 0, 4], [0, 3, 0]])
+    assert matrix.nnz == 3  # (1, 0) = 0 is a rating of 0, not a missing one
+    blocks = list(sparse_rows.row_blocks(matrix, 1))
+    assert [start for start, _ in blocks] == [0, 1] and blocks[1][1].shape == (1, 3)
+
+
+@pytest.mark.parametrize("dense_limit", [0, sparse_rows.DENSE_ROWS_BYTES])
+def test_row_batches_are_the_rows_made_dense_in_the_same_order_either_way(monkeypatch: pytest.MonkeyPatch,
+                                                                         dense_limit: int) -> None:
+    monkeypatch.setattr(sparse_rows, "DENSE_ROWS_BYTES", dense_limit)  # 0: sparse rows, densified per batch
+    matrix = sparse_rows.interaction_rows(np.repeat(np.arange(30), 2), np.tile([1, 3], 30), np.arange(60.0), (30, 4))
+    batches = list(sparse_rows.dense_batches(8, rows=matrix))
+    np.testing.assert_array_equal(np.vstack([batch["rows"].numpy() for batch in batches]), matrix.toarray())
+    assert [len(batch["rows"]) for batch in batches] == [8, 8, 8, 6]
+    shuffled = np.vstack([batch["rows"].numpy() for batch in sparse_rows.dense_batches(8, 7, rows=matrix)])
+    order = shuffled[:, 1].astype(int) // 2  # each row's first value is twice its row number
+    assert sorted(order) == list(range(30)) and order.tolist() != list(range(30))
+    np.testing.assert_array_equal(shuffled, matrix.toarray()[order])
+
+
+def test_test_ranks_count_what_top_k_accuracy_counted_user_by_user() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 6, (30, 150)).astype(float)  # many ties
+    rows, columns = rng.integers(0, 30, 400), rng.integers(0, 150, 400)
+    seen = [rng.choice(150, 20, replace=False) for _ in range(30)]
+    for excluded in (None, seen):
+        masked = scores.copy()
+        for row, items in enumerate(excluded or []):
+            masked[row, items] = -np.inf
+        brute = np.array([(masked[row] >= masked[row, column]).sum() - 1 for row, column in zip(rows, columns)])
+        ranks = metrics.test_ranks(scores, rows, columns, excluded, most=100)
+        np.testing.assert_array_equal(ranks, np.minimum(brute, 100))
+
+
+def _ratings(users: int, titles: int, per_user: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    taste = rng.normal(size=(users, 3)) @ rng.normal(size=(3, titles))
+    user = np.repeat(np.arange(users), per_user)
+    title = np.concatenate([rng.choice(titles, per_user, replace=False) for _ in range(users)])
+    value = np.clip(np.round(3 + taste[user, title] + rng.normal(0, 0.3, len(user))), 1, 5)
+    return {"user_id": np.array([f"u{u:03d}" for u in user]), "movie_title": np.array([f"t{t:03d}" for t in title]),
+            "user_rating": value.astype(np.float32)}
+
+
+@pytest.mark.parametrize("batch_ratings", [10_000, 600])
+def test_autorec_s_gathered_steps_learn_what_its_dense_steps_learn(monkeypatch: pytest.MonkeyPatch,
+                                                                   batch_ratings: int) -> None:
+    """The same log, trained with each batch made dense and with the decoder gathered at the rated cells only."""
+    ratings = _ratings(60, 50, 20)
+    test = {name: column[::7] for name, column in ratings.items()}
+    users, titles = np.unique(ratings["user_id"]), np.unique(ratings["movie_title"])
+    config = RankingConfig(model="autorec", autorec_hidden_units=32, autorec_max_epochs=150, autorec_patience=150,
+                           autorec_learning_rate=0.02, autorec_l2=1.0, autorec_batch_ratings=batch_ratings)
+    figures = {}
+    for density in (0.0, 1.1):  # every log dense, then none
+        monkeypatch.setattr(autorec, "DENSE_DENSITY", density)
+        ranker, figures[density] = autorec.train_autorec(ratings, test, users, titles, config, seed=1, verbose=0)
+    assert figures[0.0]["epochs"] == figures[1.1]["epochs"]
+    assert figures[1.1]["rmse"] == pytest.approx(figures[0.0]["rmse"], abs=1e-3)
+    assert figures[1.1]["rmse"] < 0.8 * float(np.std(test["user_rating"]))  # and it learned something
+
+
+def test_batches_of_titles_hold_about_the_batch_ratings() -> None:
+    ratings = sparse_rows.interaction_rows(np.repeat(np.arange(100), 10), np.tile(np.arange(10), 100),
+                                           np.ones(1000), (100, 10))
+    assert autorec.batch_titles(ratings, RankingConfig(autorec_batch_ratings=5000)) == 100  # one full batch
+    assert autorec.batch_titles(ratings, RankingConfig(autorec_batch_ratings=300)) == 25  # 4 batches of 250
+
+
+def test_the_planted_log_has_the_asked_shape_and_long_tails(tmp_path: Path) -> None:
+    users, items, ratings = planted_log.shape(0.01)
+    assert (users, items, ratings) == (1_625, 590, 250_001)
+    counts = planted_log.user_counts(*planted_log.shape(1))
+    assert counts.sum() == planted_log.RATINGS and counts.min() >= planted_log.MIN_USER_RATINGS
+    assert counts.max() > 150 * counts.mean()  # MovieLens 25M's heaviest user: 209 times the mean
+
+    written = planted_log.write_planted_log(tmp_path, 0.01, seed=3)
+    table = pq.read_table(tmp_path / "ratings.parquet")
+    assert written["ratings"] == table.num_rows == ratings
+    pairs = table.column("user_id").to_numpy().astype(np.int64) * 10_000 + table.column("item_id").to_numpy()
+    assert len(np.unique(pairs)) == ratings  # no user rates an item twice
+    stars = table.column("rating").to_numpy()
+    assert set(np.unique(stars * 2).astype(int)) <= set(range(1, 11))  # half stars within 0.5-5
+    popularity = np.sort(np.bincount(table.column("item_id").to_numpy()))[::-1]
+    assert popularity[0] > 5 * np.median(popularity)  # a long tail of items
+    truth = planted_log.PlantedTruth.load(tmp_path / "planted.npz")
+    users_rows = table.column("user_id").to_numpy() - 1
+    item_rows = table.column("item_id").to_numpy() - 1
+    # The ratings scatter around the planted ones by the noise (and half-star rounding), no more.
+    error = metrics.rmse(truth.ratings(users_rows, item_rows), stars)
+    assert 0.6 < error < 0.8
+
+
+def test_bench_train_scale_reports_every_stage_and_the_planted_ceiling(tmp_path: Path) -> None:
+    """``edgerank bench train-scale`` end to end at a small scale: generate, train, convert, eval, report."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "edgerank", "bench", "train-scale", "--scale", "0.003",
+                             "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "scale 0.003: 42,944 ratings, 488 users, 177 items" in result.stdout
+    [entry] = json.loads((tmp_path / "results.json").read_text())["scales"]
+    stages = {stage["stage"]: stage for stage in entry["stages"]}
+    assert list(stages) == ["generate", "read", "split", "ranker", "history retrieval", "history model",
+                            "server retrieval", "train (whole process)", "convert", "eval"]
+    assert all(stage["seconds"] > 0 and stage["ratings_per_second"] > 0 for stage in stages.values())
+    # The child's memory, sampled per stage, never above what the kernel says was its peak.
+    assert 0 < stages["ranker"]["peak_rss_mb"] <= stages["train (whole process)"]["peak_rss_mb"]
+    assert stages["convert"]["peak_rss_mb"] > 0 and entry["peak_rss_mb"] >= stages["ranker"]["peak_rss_mb"]
+    quality = entry["quality"]
+    device, planted = quality["models"]["history model, int8 on the device"], quality["planted"]
+    assert 0 < device["recall_at_20"] <= planted["recall_at_20"] <= 1
+    assert quality["history_recall_share_of_planted"] == pytest.approx(device["recall_at_20"] / planted["recall_at_20"])
+    assert planted["rmse"] < device["rmse"] < device["training_mean_rmse"]  # learned, and not past the noise
+    assert {"popularity", "implicit ALS", "EASE"} <= set(quality["models"])
+    assert entry["bundle_bytes"] > 0 and (tmp_path / "train_scale.png").stat().st_size > 10_000
