@@ -26,6 +26,7 @@ import dataclasses
 import json
 import logging
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -98,7 +99,7 @@ def run_child(command: list[str], log_path: Path) -> tuple[float, int, MemoryWat
     return seconds, usage.ru_maxrss * 1024, watch  # ru_maxrss is in KiB on Linux
 
 
-def planted_figures(truth: planted_log.PlantedTruth, train: dict, test: dict, items: int) -> dict[str, float]:
+def planted_figures(truth: planted_log.PlantedTruth, train: dict, test: dict) -> dict[str, float]:
     """The planted model's test figures on a split: RMSE (the noise floor) and recall/NDCG@K over unseen items.
 
     Ids are the generator's (``user_id`` u is row u - 1, ``item_id`` i is row i - 1).
@@ -160,7 +161,7 @@ def run_scale(scale: float, config: TrainScaleConfig) -> dict:
 
     evaluated = _read_json(artifacts / "eval" / "results.json")["test"]
     train, test = (split_files.read_split(artifacts / "data" / f"{name}.npz") for name in ("train", "test"))
-    planted = planted_figures(planted_log.PlantedTruth.load(data / "planted.npz"), train, test, shape["items"])
+    planted = planted_figures(planted_log.PlantedTruth.load(data / "planted.npz"), train, test)
     device = evaluated["history model, int8 on the device"]
     quality = {
         "planted": planted, "models": evaluated,
@@ -171,9 +172,9 @@ def run_scale(scale: float, config: TrainScaleConfig) -> dict:
     bundle = artifacts / "edge" / "history-int8" / MODEL_FILE
     return {"scale": scale, "log": shape, "stages": stages, "quality": quality,
             "bundle_bytes": bundle.stat().st_size,
-            "train_seconds": round(sum(s["seconds"] for s in stages if s["stage"] in ("train (whole process)",
-                                                                                       "convert")), 1),
-            "peak_rss_mb": max(s.get("peak_rss_mb") or 0 for s in stages)}
+            "train_and_convert_seconds": round(sum(stage["seconds"] for stage in stages
+                                                   if stage["stage"] in ("train (whole process)", "convert")), 1),
+            "peak_rss_mb": max(stage.get("peak_rss_mb") or 0 for stage in stages)}
 
 
 def _read_json(path: Path) -> dict:
@@ -193,8 +194,6 @@ def run_train_scale(config: TrainScaleConfig) -> dict:
 
 
 def machine_summary() -> dict:
-    import platform
-
     return {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
 
 

@@ -304,7 +304,7 @@ def cmd_bench_train_scale(args: argparse.Namespace) -> None:
         log, quality = entry["log"], entry["quality"]
         device = quality["models"]["history model, int8 on the device"]
         lines.append(f"scale {entry['scale']:g}: {log['ratings']:,} ratings, {log['users']:,} users, {log['items']:,} "
-                     f"items; train + convert {entry['train_seconds']:.0f} s, peak RSS "
+                     f"items; train + convert {entry['train_and_convert_seconds']:.0f} s, peak RSS "
                      f"{entry['peak_rss_mb'] / 1024:.2f} GiB")
         lines.append(f"  history model (int8, device): recall@20 {device['recall_at_20']:.4f} "
                      f"({quality['history_recall_share_of_planted']:.0%} of the planted model's "
