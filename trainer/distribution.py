@@ -33,7 +33,7 @@ from trainer.config import DISTRIBUTIONS
 
 
 class DistributionError(EdgeRankError, ValueError):
-    """An unknown distribution name, or a ``$TF_CONFIG`` that is not JSON."""
+    """An unknown distribution name, a ``$TF_CONFIG`` that is not JSON, or a cluster that failed."""
 
 
 def cluster_workers() -> int:
@@ -74,11 +74,12 @@ def select_strategy(distribution: str = "auto", timeout: float = 600.0) -> tf.di
             distribution = "one_device" if gpus else "default"
     if distribution == "multi_worker":
         watcher = _joined_within(timeout)
-        strategy = tf.distribute.MultiWorkerMirroredStrategy(
-            communication_options=tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout))
-        watcher.stdin.close()
-        watcher.wait()
-        return strategy
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy(
+                communication_options=tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout))
+        finally:  # made, or failed on its own: the watcher goes (it also goes when this process ends)
+            watcher.stdin.close()
+            watcher.wait()
     gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
     if distribution == "mirrored":
         return tf.distribute.MirroredStrategy(gpus or [d.name for d in tf.config.list_logical_devices("CPU")])
