@@ -162,7 +162,11 @@ def write_planted_log(folder: Path, scale: float, rank: int = 16, noise: float =
             block = np.arange(start, min(start + BLOCK_USERS, users))
             # Drawing without replacement ∝ exp(key): the largest keys plus Gumbel noise (Gumbel-top-k).
             keys = truth.exposure_scores(block) + rng.gumbel(size=(len(block), items)).astype(np.float32)
-            order = np.argsort(-keys, axis=1)
+            # Each user's largest keys, best first: partitioned, then only those sorted (sorting whole rows
+            # took 7 minutes at scale 1).
+            most = int(counts[block].max())
+            best = np.argpartition(-keys, most - 1, axis=1)[:, :most]
+            order = np.take_along_axis(best, np.argsort(-np.take_along_axis(keys, best, axis=1), axis=1), axis=1)
             picked = [order[row, :counts[user]] for row, user in enumerate(block)]
             user_rows = np.repeat(block, counts[block])
             item_rows = np.concatenate(picked)

@@ -40,7 +40,8 @@ from benchmarks.config import TrainScaleConfig
 from benchmarks.measure import BenchError
 from edge_runtime import atomic
 from edge_runtime.contract import MODEL_FILE
-from interactions import metrics, split_files
+from interactions import holdout, metrics, split_files
+from trainer.config import EvalConfig
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ def run_scale(scale: float, config: TrainScaleConfig) -> dict:
 
     evaluated = _read_json(artifacts / "eval" / "results.json")["test"]
     train, test = (split_files.read_split(artifacts / "data" / f"{name}.npz") for name in ("train", "test"))
+    test = holdout.sample_users(test, EvalConfig().max_users, config.seed)  # the users edgerank eval scored
     planted = planted_figures(planted_log.PlantedTruth.load(data / "planted.npz"), train, test)
     device = evaluated["history model, int8 on the device"]
     quality = {

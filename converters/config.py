@@ -39,9 +39,11 @@ class ConvertConfig:
         min_pair_agreement: Order gate: the least share of title pairs a variant must order as the
             SavedModel does (ties count half).
         order_users: Users (from the validation data, seeded) whose whole catalogue the order gate scores.
+        validation_users: Users whose validation pairs both models score: a seeded sample of this many when the
+            validation data has more (each is one personalize call per model for a history model).
         target_runtime: The oldest TFLite runtime the model must load in.
         per_channel_dense: Quantize dense kernels per channel (FULLY_CONNECTED v12, runtime >= 2.17).
-        seed: Seeds the calibration sample.
+        seed: Seeds the calibration sample and the users validated.
     """
 
     saved_model: str = "artifacts/history"
@@ -59,6 +61,7 @@ class ConvertConfig:
     min_top_10_overlap: float = 0.98
     min_pair_agreement: float = 0.995
     order_users: int = 200
+    validation_users: int = 5_000
     target_runtime: str = "2.14.0"
     per_channel_dense: bool = False
     seed: int = 42

@@ -13,7 +13,8 @@ any TFLite interpreter runs it. It comes in four variants
 
 1. Compatibility: every (op, version) must exist in the target runtime
    (``converters.compatibility``), else conversion stops before validating.
-2. Validation: every test pair is scored by the SavedModel's
+2. Validation: every test pair (of at most ``validation_users`` users, a
+   seeded sample) is scored by the SavedModel's
    ``serving_default`` signature (the model's meaning) and by the converted
    model through ``edge_runtime`` (what the device runs, one user against their
    titles). The float32 model must match within ``tolerance`` on every pair;
@@ -55,6 +56,7 @@ from edge_runtime.contract import HISTORY_SIGNATURES, PERSONALIZE_SIGNATURE, SIG
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.manifest import sha256_hex
 from trainer import scoring, serving
+from interactions import holdout
 from interactions.schema import Columns
 from interactions.split_files import SplitFileError, read_split
 
@@ -316,14 +318,16 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
     if "architecture" not in info:
         raise ConversionError(f"{saved_model_dir} does not describe its architecture in {serving.EXTRA_DIR}/"
                               f"{serving.MODEL_INFO}: it was exported by an older EdgeRank; retrain it")
-    pairs = _read(config.validation_data, ("user_id", "movie_title", "user_rating"), "validation data")
+    pairs = holdout.sample_users(_read(config.validation_data, ("user_id", "movie_title", "user_rating"),
+                                       "validation data"), config.validation_users, config.seed)
     loaded = tf.saved_model.load(str(saved_model_dir))
     if SIGNATURE not in loaded.signatures:
         raise ConversionError(f"{saved_model_dir} has no {SIGNATURE!r} signature: it is not an EdgeRank ranker")
     histories = None
     if PERSONALIZE_SIGNATURE in loaded.signatures:
-        histories = scoring.user_histories(_read(config.history_data, ("user_id", "movie_title", "user_rating"),
-                                                 "history data"))
+        history_data = _read(config.history_data, ("user_id", "movie_title", "user_rating"), "history data")
+        histories = scoring.user_histories({name: values[np.isin(history_data["user_id"], pairs["user_id"])]
+                                            for name, values in history_data.items()})  # the validated users'
         reference_model = scoring.pair_scorer(scoring.history_scorer(*scoring.saved_history_functions(loaded),
                                                                      histories))
     else:

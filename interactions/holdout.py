@@ -78,3 +78,14 @@ def _split_each_user(users: np.ndarray, order: np.ndarray, train_fraction: float
     position = np.arange(len(order)) - np.repeat(starts, sizes)
     in_train = position < np.repeat(kept, sizes)
     return np.sort(order[in_train]), np.sort(order[~in_train])
+
+
+def sample_users(columns: Columns, most: int, seed: int) -> Columns:
+    """The rows of at most ``most`` users: every row if there are no more users, else those of a seeded
+    sample of them (``edgerank eval`` scores a large log's test users so, and the benchmarks compare on the
+    same ones)."""
+    users = np.unique(columns["user_id"])
+    if len(users) <= most:
+        return columns
+    drawn = np.isin(columns["user_id"], np.random.default_rng(seed).choice(users, most, replace=False))
+    return {name: values[drawn] for name, values in columns.items()}

@@ -112,10 +112,10 @@ def read_log(config: LogConfig) -> Log:
     value_column = config.rating_column or config.weight_column
     wanted = list(dict.fromkeys(name for name in (config.user_column, config.item_column, value_column,
                                                   config.time_column) if name))
-    parts, counts, first_table = [], {}, None
+    parts, counts, layout = [], {}, None
     for path in files:
         table = read_table(path, wanted, config.delimiter, config.header)
-        first_table = first_table or table
+        layout = layout or (table.format, table.delimiter, table.header)  # the first file's
         part, rows = _checked(table, config, explicit)
         for reason, count in rows.total().items():
             counts[reason] = counts.get(reason, 0) + count
@@ -129,27 +129,32 @@ def read_log(config: LogConfig) -> Log:
                         ", ".join(f"{count} {reason}" for reason, count in rows.total().items()),
                         "; ".join(messages[:NAMED_BAD_ROWS]))
         parts.append(part)
-    users, items, values, times = (np.concatenate([part[index] for part in parts]) for index in range(4))
+        del table, part, rows  # the file's columns: only the checked ids, values and times go on
+        pa.default_memory_pool().release_unused()
+    users, items = (_joined([part[index] for part in parts]) for index in (0, 1))
+    values, times = (np.concatenate([part[index] for part in parts]) if len(parts) > 1 else parts[0][index]
+                     for index in (2, 3))
+    del parts
     weights = values > 0 if not explicit else np.ones(len(values), bool)
     if not explicit and (~weights).any():
         counts["weight 0"] = int((~weights).sum())
-        users, items, values, times = users[weights], items[weights], values[weights], times[weights]
+        kept = pa.array(weights)
+        users, items, values, times = users.filter(kept), items.filter(kept), values[weights], times[weights]
     if not len(users):
         raise DataError(f"{config.data}: no interaction left to train on"
                         + (f" ({', '.join(f'{n} {reason}' for reason, n in counts.items())})" if counts else ""))
-    ratings, duplicates = _merged(users, items, values, times, explicit)
+    ratings, user_count, titles, duplicates = _merged(users, items, values, times, explicit)
     names, named_file = {}, ""
     if config.items:
         names = read_names(config)
         named_file = config.items
-    titles = np.unique(ratings["movie_title"])
     schema = Schema(
-        source=str(config.data), format=first_table.format if len(files) == 1 else f"{first_table.format} folder",
+        source=str(config.data), format=layout[0] if len(files) == 1 else f"{layout[0]} folder",
         feedback="explicit" if explicit else "implicit", user_column=config.user_column,
         item_column=config.item_column, value_column=value_column, time_column=config.time_column,
         value_range=(float(ratings["user_rating"].min()), float(ratings["user_rating"].max())),
-        delimiter=first_table.delimiter, header=first_table.header, rows=int(len(values) + sum(counts.values())),
-        interactions=len(ratings["user_id"]), users=len(np.unique(ratings["user_id"])), items=len(titles),
+        delimiter=layout[1], header=layout[2], rows=int(len(values) + sum(counts.values())),
+        interactions=len(ratings["user_id"]), users=user_count, items=len(titles),
         skipped=counts, duplicates=duplicates, items_file=named_file,
         named_items=int(sum(title in names for title in titles.tolist())))
     log.info("%s", schema.summary())
@@ -194,76 +199,99 @@ def _files(path: Path, config: LogConfig) -> list[Path]:
     return [path]
 
 
-def _checked(table: Table, config: LogConfig, explicit: bool) -> tuple[tuple[np.ndarray, ...], _Rows]:
-    """A file's usable rows as ``(users, items, values, times)`` arrays, and its bad rows."""
+def _checked(table: Table, config: LogConfig, explicit: bool) -> tuple[tuple, _Rows]:
+    """A file's usable rows as ``(users, items, values, times)``, and its bad rows: ids as pyarrow arrays (text
+    trimmed, or integers; Python strings took gigabytes at 25 million rows), values and times as numpy."""
     rows = _Rows(table)
+    columns = {name: _text(column) if pa.types.is_string(column.type) else column
+               for name, column in table.columns.items()}
     blank = np.ones(table.rows, bool)
-    for column in table.columns.values():
-        blank &= _text(column) == ""
-    ids = {}
+    for column in columns.values():
+        blank &= _missing(column)
     for what, name in (("user", config.user_column), ("item", config.item_column)):
-        values = _text(table.columns[name])
-        rows.flag((values == "") & ~blank, lambda row: f"no {what} id", f"no {what} id")
-        ids[what] = values
+        rows.flag(_missing(columns[name]) & ~blank, lambda row: f"no {what} id", f"no {what} id")
     if explicit or config.weight_column:
-        name = config.rating_column or config.weight_column
+        column = columns[config.rating_column or config.weight_column]
         what = "rating" if explicit else "weight"
-        text = _text(table.columns[name])
-        values = _numbers(text)
-        rows.flag(np.isnan(values) & ~blank & ~_is_nan(text), lambda row: f"{what} {text[row]!r} is not a number",
-                  f"{what} not a number")
-        rows.flag(~np.isfinite(values) & ~blank, lambda row: f"{what} {text[row]} is not a finite number",
+        values = _numbers(column)
+        rows.flag(np.isnan(values) & ~blank & ~_says_nan(column),
+                  lambda row: f"{what} {_shown(column, row)!r} is not a number", f"{what} not a number")
+        rows.flag(~np.isfinite(values) & ~blank, lambda row: f"{what} {_shown(column, row)} is not a finite number",
                   f"{what} not finite")
         if not explicit:
-            rows.flag(values < 0, lambda row: f"weight {text[row]} is negative", "negative weight")
+            rows.flag(values < 0, lambda row: f"weight {_shown(column, row)} is negative", "negative weight")
     else:
         values = np.ones(table.rows)
     times = np.zeros(table.rows, np.int64)
     if config.time_column:
-        text = _text(table.columns[config.time_column])
-        times, bad = _times(text)
-        rows.flag(bad & ~blank, lambda row: f"time {text[row]!r} is neither a number nor a date", "bad time")
+        column = columns[config.time_column]
+        times, bad = _times(column)
+        rows.flag(bad & ~blank, lambda row: f"time {_shown(column, row)!r} is neither a number nor a date",
+                  "bad time")
     keep = ~rows.bad & ~blank
-    return (ids["user"][keep], ids["item"][keep], values[keep], times[keep]), rows
+    kept = pa.array(keep)
+    return (columns[config.user_column].filter(kept), columns[config.item_column].filter(kept), values[keep],
+            times[keep]), rows
 
 
-def _text(column: pa.Array) -> np.ndarray:
-    """A string column as a numpy array of trimmed text (null: empty)."""
-    trimmed = pc.fill_null(pc.utf8_trim_whitespace(column), "")
-    return np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object)
+def _text(column: pa.Array) -> pa.Array:
+    """A string column trimmed (null: empty)."""
+    return pc.fill_null(pc.utf8_trim_whitespace(column), "")
 
 
-def _numbers(text: np.ndarray) -> np.ndarray:
-    """Text -> float64; NaN where it is no number."""
-    array = pa.array(text, pa.string())
-    numeric = pc.match_substring_regex(array, NUMBER)
-    return pc.cast(pc.if_else(numeric, array, "nan"), pa.float64()).to_numpy(zero_copy_only=False)
+def _missing(column: pa.Array) -> np.ndarray:
+    """Which values are missing: empty text (``_text``), or null numbers."""
+    missing = pc.equal(column, "") if pa.types.is_string(column.type) else pc.is_null(column)
+    return missing.to_numpy(zero_copy_only=False)
 
 
-def _is_nan(text: np.ndarray) -> np.ndarray:
-    return np.asarray(pc.match_substring_regex(pa.array(text, pa.string()), r"^[+-]?(?i:nan)$"), bool)
+def _shown(column: pa.Array, row: int) -> str:
+    """One value as an error message shows it."""
+    value = column[row].as_py()
+    return "" if value is None else str(value)
 
 
-def _times(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Text -> (seconds as int64, bad mask): numbers as they are, ISO dates as seconds since 1970."""
-    numbers = _numbers(text)
-    times = np.zeros(len(text), np.int64)
+def _numbers(column: pa.Array) -> np.ndarray:
+    """Text or numbers -> float64; NaN where there is no number."""
+    if pa.types.is_string(column.type):
+        column = pc.if_else(pc.match_substring_regex(column, NUMBER), column, "nan")
+    return pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+
+
+def _says_nan(column: pa.Array) -> np.ndarray:
+    """Which values are NaN as such (the text ``nan``, or a float NaN), not missing or unreadable."""
+    if pa.types.is_string(column.type):
+        return pc.match_substring_regex(column, r"^[+-]?(?i:nan)$").to_numpy(zero_copy_only=False)
+    return ~_missing(column)
+
+
+def _times(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Text or numbers -> (seconds as int64, bad mask): numbers as they are, ISO dates as seconds since 1970."""
+    numbers = _numbers(column)
+    times = np.zeros(len(column), np.int64)
     numeric = np.isfinite(numbers)
     times[numeric] = numbers[numeric].astype(np.int64)
-    dated = np.asarray(pc.match_substring_regex(pa.array(text, pa.string()), DATE), bool) & ~numeric
+    dated = np.zeros(len(column), bool)  # numbers are no dates
+    if pa.types.is_string(column.type):
+        dated = pc.match_substring_regex(column, DATE).to_numpy(zero_copy_only=False) & ~numeric
     if dated.any():
-        stamps = pc.cast(pa.array(text[dated], pa.string()), pa.timestamp("s"))
+        stamps = pc.cast(column.filter(pa.array(dated)), pa.timestamp("s"))
         times[dated] = stamps.cast(pa.int64()).to_numpy(zero_copy_only=False)
     return times, ~(numeric | dated)
 
 
-def _merged(users: np.ndarray, items: np.ndarray, values: np.ndarray, times: np.ndarray,
-            explicit: bool) -> tuple[Columns, int]:
-    """One row per (user, item), in the order of their first rows; and how many rows were merged into others."""
-    user_codes, item_codes = (np.asarray(pc.dictionary_encode(pa.array(ids, pa.string())).indices, np.int64)
-                              for ids in (users, items))
-    keys = user_codes * (int(item_codes.max()) + 1) + item_codes
-    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+def _merged(users: pa.Array, items: pa.Array, values: np.ndarray, times: np.ndarray,
+            explicit: bool) -> tuple[Columns, int, np.ndarray, int]:
+    """One row per (user, item), in the order of their first rows.
+
+    Returns:
+        ``(ratings, users, titles, merged)``: the columns, how many users, every item id sorted, and how many
+        rows were merged into others.
+    """
+    (user_codes, user_ids), (item_codes, item_ids) = _encoded(users), _encoded(items)
+    keys = user_codes * len(item_ids) + item_codes
+    del user_codes, item_codes
+    unique, first, *inverse = np.unique(keys, return_index=True, return_inverse=not explicit)
     duplicates = len(keys) - len(unique)
     if explicit:
         # The latest rating of each pair: by time, then by file order.
@@ -272,10 +300,29 @@ def _merged(users: np.ndarray, items: np.ndarray, values: np.ndarray, times: np.
         kept = order[last]                                   # one row per key, in key order
         merged_values, merged_times = values[kept], times[kept]
     else:
-        merged_values = np.bincount(inverse, weights=values, minlength=len(unique))
+        merged_values = np.bincount(inverse[0], weights=values, minlength=len(unique))
         merged_times = np.full(len(unique), np.iinfo(np.int64).min)
-        np.maximum.at(merged_times, inverse, times)
+        np.maximum.at(merged_times, inverse[0], times)
     order = np.argsort(first, kind="stable")                 # the pairs in the order they first occur
-    rows = first[order]
-    return {"user_id": users[rows].astype(str), "movie_title": items[rows].astype(str),
-            "user_rating": merged_values[order].astype(np.float32), "timestamp": merged_times[order]}, duplicates
+    keys = unique[order]
+    ratings = {"user_id": user_ids[keys // len(item_ids)], "movie_title": item_ids[keys % len(item_ids)],
+               "user_rating": merged_values[order].astype(np.float32), "timestamp": merged_times[order]}
+    return ratings, len(user_ids), np.sort(item_ids), duplicates
+
+
+def _joined(ids: list[pa.Array]) -> pa.Array:
+    """The files' id columns as one array: as they are if all have one type, else all as text (large strings:
+    together they may pass a string array's 2 GiB)."""
+    if len(ids) == 1:
+        return ids[0]
+    if len({column.type for column in ids}) == 1 and not pa.types.is_string(ids[0].type):
+        return pa.concat_arrays(ids)
+    return pa.concat_arrays([column.cast(pa.large_string()) for column in ids])
+
+
+def _encoded(ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Ids (text or integers) -> ``(codes, distinct ids)``: int64 codes into the distinct ids, those as numpy
+    text, in order of first occurrence."""
+    encoded = pc.dictionary_encode(ids)
+    distinct = encoded.dictionary if pa.types.is_string(ids.type) else encoded.dictionary.cast(pa.string())
+    return np.asarray(encoded.indices).astype(np.int64), distinct.to_numpy(zero_copy_only=False).astype(str)

@@ -7,8 +7,10 @@ comma, semicolon, tab and bar) unless given, and so is its header line; header
 names lose leading comment marks (Last.fm's ``//userID`` is ``userID``). A
 file without a header names its columns by position: ``1``, ``2``, …
 
-Every column is read as text (``read_table``): numbers are checked row by row
-by ``interactions.log``, which names the line of a bad one. A text row with
+Every column of a text file is read as text (``read_table``), and so is any
+column of Parquet or JSON lines except integers and floats, kept as numbers (as
+text they took twice the memory): ``interactions.log`` checks them row by row
+and names the line of a bad one. A text row with
 the wrong number of fields is collected, not fatal, with its line
 (``Table.bad_rows``); blank lines are skipped.
 """
@@ -44,7 +46,8 @@ class Table:
     Attributes:
         path: The file.
         format: csv, parquet or jsonl.
-        columns: Column name -> pyarrow string array (nulls for missing values).
+        columns: Column name -> pyarrow array (nulls for missing values): strings, or integers and floats as
+            a Parquet or JSON-lines file stores them.
         names: Every column name the file has, in order.
         delimiter, header: A text file's delimiter and whether it had a header line.
         first_line: The file line of the first data row (text files; 0 for others).
@@ -103,10 +106,12 @@ def read_table(path: str | Path, wanted: list[str], delimiter: str = "", header:
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
         try:
-            table = pa_parquet.read_table(path)
+            names = list(pa_parquet.read_schema(path).names)
+            _check_wanted(Table(path, "parquet", {}, names), wanted)
+            table = pa_parquet.read_table(path, columns=wanted)  # the wanted columns alone
         except (pa.ArrowException, OSError) as error:
             raise DataError(f"{path}: not a readable Parquet file ({error})") from error
-        return _named(Table(path, "parquet", {}, list(table.column_names)), table, wanted)
+        return _named(Table(path, "parquet", {}, names), table, wanted)
     if suffix in JSON_SUFFIXES:
         try:
             table = pa_json.read_json(path)
@@ -163,6 +168,8 @@ def _read_text(path: Path, wanted: list[str], delimiter: str, header: str) -> Ta
     except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
         raise DataError(f"{path}: not readable as {_delimiter_name(delimiter)}-separated text ({error})") from error
     table.columns = {name: read.column(name).combine_chunks() for name in wanted}
+    del read
+    pa.default_memory_pool().release_unused()  # the reader's buffers
     return table
 
 
@@ -172,11 +179,18 @@ def _named(table: Table, read: pa.Table, wanted: list[str]) -> Table:
     for name in wanted:
         column = read.column(name).combine_chunks()
         try:
-            columns[name] = column if pa.types.is_string(column.type) else column.cast(pa.string())
+            columns[name] = column if _kept(column.type) else column.cast(pa.string())
         except pa.ArrowException as error:
             raise DataError(f"{table.path}: column {name!r} holds {column.type}, not ids or numbers") from error
     table.columns = columns
+    del read
+    pa.default_memory_pool().release_unused()  # the reader's buffers (at 25M rows, three times the columns)
     return table
+
+
+def _kept(kind: pa.DataType) -> bool:
+    """Whether ``read_table`` keeps a column of this type as it is: strings, integers and floats."""
+    return pa.types.is_string(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind)
 
 
 def _check_wanted(table: Table, wanted: list[str], first_line: str = "") -> None:

@@ -184,6 +184,8 @@ class HistoryConfig:
             (implicit feedback), each chosen on a validation split (MovieLens 100K, Last.fm 2K).
         learning_rate: Adam's learning rate for the retrieval model.
         batch_users: Users per retrieval training batch.
+        epoch_users: Users per retrieval epoch: a log with more users trains in epochs of this many users'
+            batches (the epoch limits count them) and validates on this many users with held-out ratings.
         max_epochs: Most retrieval epochs.
         patience: Stop when the validation unseen top-10 has not improved for this many epochs.
         validation_fraction: Share of the training ratings held out to choose the epochs.
@@ -204,6 +206,7 @@ class HistoryConfig:
     l2: float | None = None
     learning_rate: float = 0.005
     batch_users: int = 128
+    epoch_users: int = 16_384
     max_epochs: int = 100
     patience: int = 20
     validation_fraction: float = 0.1
@@ -346,6 +349,8 @@ class EvalConfig:
             split first); without them only EdgeRank's models are scored.
         folds: Also evaluate on the archive's u1–u5 splits (retrains EdgeRank's models five times).
         order_users: Users whose whole catalogue the int8 model and the SavedModel both score, to compare orders.
+        max_users: A log other than MovieLens: test users its figures are computed on; past this many, a
+            seeded sample of them, every model scored on the same users.
         new_users: Evaluate the history model on users held out of training (retrains AutoRec once).
         seed: Seeds the validation split and the users compared.
     """
@@ -358,6 +363,7 @@ class EvalConfig:
     baselines: bool = True
     folds: bool = True
     order_users: int = 200
+    max_users: int = 20_000
     new_users: bool = True
     seed: int = 42
     split: SplitConfig = field(default_factory=SplitConfig)

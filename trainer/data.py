@@ -35,6 +35,9 @@ from trainer.config import SplitConfig
 #: Environment variable naming the archive when ``--data`` is not given.
 DATA_ENV = "EDGERANK_DATA"
 
+#: Text values ``fingerprint`` joins at a time.
+FINGERPRINT_BLOCK = 1 << 20
+
 #: Columns every loader returns (a subset of tensorflow-datasets' features).
 RATING_COLUMNS = (
     "user_id",
@@ -126,18 +129,18 @@ def split_log(log: Log, config: SplitConfig) -> tuple[Columns, Columns, Columns]
         holds the held-out users' later interactions and the histories their earlier ones.
     """
     ratings = log.ratings
-    empty = _rows(ratings, np.zeros(0, np.int64))
+    empty = rows(ratings, np.zeros(0, np.int64))
     if config.method == "time":
         train, test = holdout.time_split(ratings, config.train_fraction)
     elif config.method == "users":
         train, history, test = holdout.user_split(ratings, config.train_fraction, config.new_user_fraction,
                                                   config.seed)
-        return _rows(ratings, train), _rows(ratings, test), _rows(ratings, history)
+        return rows(ratings, train), rows(ratings, test), rows(ratings, history)
     elif log.schema.format.startswith("movielens"):
         return (*split_ratings(ratings, config), empty)
     else:
         train, test = holdout.random_split(len(ratings["user_id"]), config.train_fraction, config.seed)
-    return _rows(ratings, train), _rows(ratings, test), empty
+    return rows(ratings, train), rows(ratings, test), empty
 
 
 def resolve_path(path: str | os.PathLike[str] | None) -> str | None:
@@ -174,19 +177,29 @@ def split_ratings(ratings: Columns, config: SplitConfig) -> tuple[Columns, Colum
     order = shuffled.batch(count).get_single_element().numpy()
     train = order[:train_size]
     test = order[train_size : train_size + test_size]
-    return _rows(ratings, train), _rows(ratings, test)
+    return rows(ratings, train), rows(ratings, test)
 
 
 def validation_split(train: Columns, fraction: float, seed: int) -> tuple[Columns, Columns]:
     """Carves a validation split out of the training ratings (never out of the test split).
 
     Returns:
-        ``(fit, validation)``: a seeded random ``fraction`` of ``train`` is validation.
+        ``(fit, validation)``: a seeded random ``fraction`` of ``train`` is validation (``validation_mask``).
     """
-    count = len(train["user_id"])
-    order = np.random.default_rng(seed).permutation(count)
-    held = max(1, round(count * fraction))
-    return _rows(train, np.sort(order[held:])), _rows(train, np.sort(order[:held]))
+    held_out = validation_mask(len(train["user_id"]), fraction, seed)
+    return rows(train, ~held_out), rows(train, held_out)
+
+
+def validation_mask(count: int, fraction: float, seed: int) -> np.ndarray:
+    """[count] bool: which of ``count`` training ratings a seeded random ``fraction`` (at least one) holds out."""
+    held_out = np.zeros(count, bool)
+    held_out[np.random.default_rng(seed).permutation(count)[:max(1, round(count * fraction))]] = True
+    return held_out
+
+
+def rows(columns: Columns, which: np.ndarray) -> Columns:
+    """The rows ``which`` (positions or a boolean mask) of every column, copied."""
+    return {name: values[which] for name, values in columns.items()}
 
 
 def fingerprint(columns: Columns) -> str:
@@ -199,15 +212,13 @@ def fingerprint(columns: Columns) -> str:
     for name in sorted(columns):
         values = np.asarray(columns[name])
         digest.update(name.encode())
-        if values.dtype.kind in "OSU":
-            digest.update("\x1f".join(map(str, values.tolist())).encode("utf-8", "surrogatepass"))
+        if values.dtype.kind in "OSU":  # the values joined by \x1f, a million at a time (25M: gigabytes at once)
+            for start in range(0, len(values), FINGERPRINT_BLOCK):
+                text = "\x1f".join(map(str, values[start:start + FINGERPRINT_BLOCK].tolist()))
+                digest.update((("\x1f" if start else "") + text).encode("utf-8", "surrogatepass"))
         else:
             digest.update(np.ascontiguousarray(values).tobytes())
     return digest.hexdigest()
-
-
-def _rows(columns: Columns, indices: np.ndarray) -> Columns:
-    return {name: values[indices] for name, values in columns.items()}
 
 
 def _tfds_order(count: int, split: str = "train") -> np.ndarray:
@@ -229,7 +240,7 @@ def _tfds_order(count: int, split: str = "train") -> np.ndarray:
 def _load_from_files(path: Path, skip_bad_rows: bool) -> MovieLens:
     layout, table, titles = movielens.read(path, skip_bad_rows)
     # tensorflow-datasets' record order: the tutorials' split depends on it.
-    return MovieLens(ratings=_rows(table, _tfds_order(len(table["user_id"]))), movie_titles=titles, layout=layout)
+    return MovieLens(ratings=rows(table, _tfds_order(len(table["user_id"]))), movie_titles=titles, layout=layout)
 
 
 def _decode(values: np.ndarray) -> np.ndarray:

@@ -52,7 +52,7 @@ from edge_runtime.contract import (EXCLUDE_INPUT, EXCLUDED_SCORE, HISTORY_KNOWN_
                                    RECOMMEND_SIGNATURE, RETRIEVAL_SCORES_OUTPUT, RETRIEVED_TITLES_OUTPUT, SIGNATURE,
                                    STATE_INPUT, STATE_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT)
 from interactions import metrics
-from trainer import scoring
+from trainer import data, scoring
 from trainer.autorec import HeldOutFit
 from trainer.config import HistoryConfig
 from interactions.schema import Columns
@@ -282,9 +282,9 @@ def choose_ridge_per_rating(fit: HeldOutFit, movie_titles: np.ndarray, rating_ra
                             config: HistoryConfig, seed: int) -> tuple[float, dict[str, float]]:
     """Picks λ's growth per history rating (``config.ridge_per_rating``) on AutoRec's validation split.
 
-    Each user's ratings in ``fit.fit_part`` are folded in exactly
+    Each user's training ratings outside ``fit.held_out`` are folded in exactly
     (``exact_fold_in``) into the codes of the AutoRec fitted on them alone,
-    for each candidate, and their ratings in ``fit.validation`` predicted: the
+    for each candidate, and their held-out ratings predicted: the
     codes never saw what they predict. At most ``CHOICE_USERS`` users, drawn
     with ``seed``, take part.
 
@@ -301,9 +301,14 @@ def choose_ridge_per_rating(fit: HeldOutFit, movie_titles: np.ndarray, rating_ra
     centred, prior = _centred(fit.title_rows, fit.prior_row)
     ridge = _ridge(centred.shape[1], config)
     position = {title: row + 1 for row, title in enumerate(np.asarray(movie_titles).astype(str).tolist())}
-    histories, wanted = scoring.user_histories(fit.fit_part), scoring.user_histories(fit.validation)
-    users = sorted(set(histories) & set(wanted))
-    users = np.random.default_rng(seed).permutation(users)[:CHOICE_USERS].tolist()
+    train_users = fit.train["user_id"]
+    users = np.intersect1d(train_users[~fit.held_out], train_users[fit.held_out])  # sorted
+    users = np.random.default_rng(seed).permutation(users)[:CHOICE_USERS]
+    # Only the drawn users' histories (everyone's, at 25M ratings, took minutes and gigabytes).
+    drawn = np.isin(train_users, users)
+    histories, wanted = (scoring.user_histories(data.rows(fit.train, drawn & part))
+                         for part in (~fit.held_out, fit.held_out))
+    users = users.tolist()
     errors: dict[float, list[np.ndarray]] = {candidate: [] for candidate in config.ridge_per_rating}
     for user in users:
         titles, ratings = histories[user]

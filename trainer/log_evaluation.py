@@ -18,7 +18,10 @@ compares on each user's unseen items (``interactions.metrics``):
   ratings they see who rated what (a rating is no amount).
 
 Reported: recall@20 and NDCG@20; with explicit ratings also the test RMSE of
-the bundle and of the training mean. For the users split the new users'
+the bundle and of the training mean. Past ``EvalConfig.max_users`` test users
+every model is scored on a seeded sample of that many (its validation split
+likewise), and past ``implicit_baselines.EASE_MAX_ITEMS`` items EASE is
+skipped, the reason reported. For the users split the new users'
 histories join every baseline's training matrix (the device sees them too);
 their test items never do.
 
@@ -36,7 +39,7 @@ import numpy as np
 
 from edge_runtime import atomic
 from interactions.schema import Columns
-from interactions import metrics, split_files
+from interactions import holdout, metrics, split_files
 from trainer import baselines, data, implicit_baselines, scoring
 from trainer.config import EvalConfig
 
@@ -64,6 +67,7 @@ def run_log_eval(config: EvalConfig, trained: dict[str, Any]) -> dict[str, Any]:
     if new_users.is_file():
         histories = split_files.read_split(new_users)
         train = {name: np.concatenate([train[name], histories[name]]) for name in split_files.SPLIT_COLUMNS}
+    test = holdout.sample_users(test, config.max_users, config.seed)
     device = EdgeRanker(artifacts / BUNDLE)
     titles = np.asarray(device.titles(), dtype=object)
     users = np.unique(np.concatenate([train["user_id"], test["user_id"]]))
@@ -72,8 +76,14 @@ def run_log_eval(config: EvalConfig, trained: dict[str, Any]) -> dict[str, Any]:
     chosen: dict[str, dict] = {}
     if config.baselines:
         fit_part, validation = data.validation_split(train, config.validation_fraction, config.seed)
+        validation = holdout.sample_users(validation, config.max_users, config.seed)
         implicit = schema["feedback"] == "implicit"
         for name in implicit_baselines.MODELS:
+            if name == "EASE" and len(titles) > implicit_baselines.EASE_MAX_ITEMS:
+                results[name] = {"skipped": f"{len(titles):,} items, past EASE's {implicit_baselines.EASE_MAX_ITEMS:,}"
+                                            " (its item × item inverse is dense)"}
+                log.warning("EASE skipped: %s", results[name]["skipped"])
+                continue
             chosen[name] = implicit_baselines.choose(
                 name, lambda model: _baseline_figures(model, fit_part, validation, index, implicit)[f"recall_at_{K}"],
                 config.seed)
@@ -120,7 +130,8 @@ def _device_figures(device: Any, train: Columns, test: Columns, index: baselines
     matrix = implicit_baselines.weight_matrix(rows, columns, weights, (len(index.users), len(index.titles)))
     catalogue = index.titles.tolist()
     users = index.users.tolist()
-    histories = scoring.user_histories(train)  # each user's (items, values), as the device cleans them
+    # Each test user's (items, values), as the device cleans them.
+    histories = scoring.user_histories(data.rows(train, np.isin(train["user_id"], test["user_id"])))
     bar = tqdm(total=len(set(test["user_id"].tolist())), desc="scoring the catalogue on the device", unit="user",
                file=sys.stderr, disable=None, leave=False)
     states: dict[int, Any] = {}
@@ -144,9 +155,9 @@ def _device_figures(device: Any, train: Columns, test: Columns, index: baselines
     if explicit:  # every test user's state was kept above
         test_rows = index.rows(test["user_id"])
         predicted = np.empty(len(test_rows), np.float32)
-        for row in np.unique(test_rows).tolist():
-            positions = np.flatnonzero(test_rows == row)
-            predicted[positions] = device.score(states[row], test["movie_title"][positions].tolist())
+        for row, positions in enumerate(baselines.group_positions(test_rows, len(index.users))):
+            if len(positions):
+                predicted[positions] = device.score(states[row], test["movie_title"][positions].tolist())
         figures["rmse"] = metrics.rmse(predicted, test["user_rating"])
         figures["training_mean_rmse"] = metrics.rmse(np.full(len(predicted), train["user_rating"].mean()),
                                                      test["user_rating"])
@@ -158,6 +169,9 @@ def markdown_table(report: dict[str, Any]) -> str:
     k = report["k"]
     lines = [f"| model | recall@{k} | NDCG@{k} | test RMSE |", "|---|---|---|---|"]
     for name, figures in report["test"].items():
+        if "skipped" in figures:
+            lines.append(f"| {name} | skipped: {figures['skipped']} | | |")
+            continue
         rmse = f"{figures['rmse']:.4f} (training mean {figures['training_mean_rmse']:.4f})" if "rmse" in figures else ""
         lines.append(f"| {name} | {figures[f'recall_at_{k}']:.4f} | {figures[f'ndcg_at_{k}']:.4f} | {rmse} |")
     return "\n".join(lines) + "\n"

@@ -39,7 +39,7 @@ from scipy import sparse
 from edge_runtime import atomic
 from interactions import split_files
 from trainer import (autorec, baselines, data, distribution, history, history_retrieval, preferences, ranking,
-                     retrieval, retrieval_serving, scann_index, serving, towers)
+                     retrieval, retrieval_serving, scann_index, serving, sparse_rows, towers)
 from trainer.config import RANKING_MODELS, RETRIEVAL_MODELS, ConfigError, RankingConfig, TrainConfig
 from trainer.progress import StageClock
 
@@ -67,9 +67,8 @@ def _retrieval_serving(query_model: tf.keras.Model, train_split: data.Columns, e
             len(movie_titles), k=config.retrieval.index_k, num_leaves=config.retrieval.scann_leaves,
             num_leaves_to_search=config.retrieval.scann_leaves_to_search,
             dimensions_per_block=config.retrieval.scann_dims_per_block, reorder=config.retrieval.scann_reorder)
-    rated: dict[str, list[str]] = {}
-    for user, title in zip(train_split["user_id"].tolist(), train_split["movie_title"].tolist()):
-        rated.setdefault(user, []).append(title)
+    users, titles, values = baselines.Index(user_ids, movie_titles).cells(train_split)
+    rated = sparse_rows.interaction_rows(users, titles, values, (len(user_ids), len(movie_titles)))
     model = retrieval_serving.RetrievalServing(query_model, movie_titles, embeddings["title_embeddings"], rated,
                                                config.retrieval.index_k, settings)
     metrics: dict = {"index": {"kind": model.index_kind, **(dataclasses.asdict(settings) if settings else {})}}
@@ -229,6 +228,7 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy, output: Path, 
     # The vocabularies: every user the models train on, every item of the catalogue.
     user_ids, movie_titles = np.unique(train_split["user_id"]), interactions.titles
     names = [interactions.names.get(title, "") for title in movie_titles.tolist()] if interactions.names else None
+    del interactions  # the splits hold every row now (25M rows: 1.4 GB each way)
     log.info("%s: %d interactions (%d train, %d test, split %s), %d users, %d items, %s feedback; TensorFlow %s on "
              "%s, %s", schema.source, schema.interactions, len(train_split["user_id"]), len(test_split["user_id"]),
              config.split.method, len(user_ids), len(movie_titles), schema.feedback, tf.__version__,

@@ -3,10 +3,12 @@
 A MovieLens-25M-sized log is 59,047 titles × 162,541 users: 38 GB as a dense
 float32 matrix, about 0.3 GB as CSR rows. Every model of the ``best`` preset
 trains from ``interaction_rows`` (``scipy.sparse`` CSR): AutoRec's title
-vectors, the history retrieval's user histories. ``row_dataset`` feeds them to
-Keras as ``tf.SparseTensor`` rows, and ``dense_batches`` makes each batch
-dense in the input pipeline, where a model needs it so. ``row_blocks`` does
-the same for NumPy code that scores users a block at a time.
+vectors, the history retrieval's user histories. ``row_batches`` feeds them to
+Keras as batches of ``tf.SparseTensor`` rows, gathered from one CSR copy per
+matrix (shuffling shuffles row numbers, not rows), and ``dense_batches`` makes
+each batch dense in the input pipeline, where a model needs it so.
+``row_blocks`` does the same for NumPy code that scores users a block at a
+time.
 """
 
 from __future__ import annotations
@@ -42,20 +44,37 @@ def interaction_rows(rows: np.ndarray, columns: np.ndarray, values: np.ndarray,
     return matrix
 
 
-def sparse_tensor(matrix: sparse.spmatrix) -> tf.SparseTensor:
-    """``matrix`` as a float32 ``tf.SparseTensor`` in row-major order (what tf.data slices by row)."""
-    coo = sparse.csr_matrix(matrix).tocoo()
-    order = np.lexsort((coo.col, coo.row))
-    indices = np.stack([coo.row[order], coo.col[order]], axis=1).astype(np.int64)
-    return tf.SparseTensor(indices, coo.data[order].astype(np.float32), coo.shape)
+def row_batches(batch: int, shuffle_seed: int | None = None, **matrices: sparse.spmatrix) -> tf.data.Dataset:
+    """Batches of rows: each element a dict of row-major ``tf.SparseTensor`` [≤ batch, columns], one per keyword.
 
-
-def row_dataset(**matrices: sparse.spmatrix) -> tf.data.Dataset:
-    """A dataset of rows: each element a dict of ``tf.SparseTensor`` [columns], one per keyword.
-
-    All matrices must have the same number of rows; batching the dataset gives [batch, columns] sparse batches.
+    All matrices must have the same number of rows. Rows are shuffled (with ``shuffle_seed``, again each epoch)
+    before batching when a seed is given: the row numbers are, in the order ``Dataset.shuffle`` gives rows.
+    Each matrix is held once, as CSR (int32 columns, float32 values: 8 bytes a cell); a batch gathers its rows.
+    Slicing ``tf.SparseTensor`` rows instead held 20 bytes a cell, and a shuffle buffer as much again.
     """
-    return tf.data.Dataset.from_tensor_slices({name: sparse_tensor(matrix) for name, matrix in matrices.items()})
+    rows = next(iter(matrices.values())).shape[0]
+    tables = {}
+    for name, matrix in matrices.items():
+        matrix = sparse.csr_matrix(matrix)
+        matrix.sort_indices()
+        splits = tf.constant(matrix.indptr, tf.int64)
+        tables[name] = (tf.RaggedTensor.from_row_splits(tf.constant(matrix.indices, tf.int32), splits),
+                        tf.RaggedTensor.from_row_splits(tf.constant(matrix.data, tf.float32), splits),
+                        matrix.shape[1])
+
+    def gather(numbers: tf.Tensor) -> dict[str, tf.SparseTensor]:
+        batch_rows = {}
+        for name, (columns, values, width) in tables.items():
+            picked = tf.gather(columns, numbers)
+            indices = tf.stack([picked.value_rowids(), tf.cast(picked.flat_values, tf.int64)], axis=1)
+            batch_rows[name] = tf.SparseTensor(indices, tf.gather(values, numbers).flat_values,
+                                               tf.stack([tf.size(numbers, tf.int64), tf.constant(width, tf.int64)]))
+        return batch_rows
+
+    numbers = tf.data.Dataset.range(rows)
+    if shuffle_seed is not None:
+        numbers = numbers.shuffle(rows, seed=shuffle_seed)
+    return numbers.batch(batch).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def dense_batches(batch: int, shuffle_seed: int | None = None, **matrices: sparse.spmatrix) -> tf.data.Dataset:
@@ -66,19 +85,15 @@ def dense_batches(batch: int, shuffle_seed: int | None = None, **matrices: spars
     ``DENSE_ROWS_BYTES`` are sliced dense instead, the same batches faster (tf.data slices dense rows
     more cheaply than sparse ones).
     """
-    if sum(4 * matrix.shape[0] * matrix.shape[1] for matrix in matrices.values()) <= DENSE_ROWS_BYTES:
-        rows = tf.data.Dataset.from_tensor_slices({name: matrix.toarray().astype(np.float32)
-                                                   for name, matrix in matrices.items()})
-        densify = None
-    else:
-        rows = row_dataset(**matrices)
-
-        def densify(element: dict[str, tf.SparseTensor]) -> dict[str, tf.Tensor]:
-            return {name: tf.sparse.to_dense(value) for name, value in element.items()}
+    if sum(4 * matrix.shape[0] * matrix.shape[1] for matrix in matrices.values()) > DENSE_ROWS_BYTES:
+        return row_batches(batch, shuffle_seed, **matrices).map(
+            lambda element: {name: tf.sparse.to_dense(value) for name, value in element.items()},
+            num_parallel_calls=tf.data.AUTOTUNE)
+    rows = tf.data.Dataset.from_tensor_slices({name: matrix.toarray().astype(np.float32)
+                                               for name, matrix in matrices.items()})
     if shuffle_seed is not None:
         rows = rows.shuffle(next(iter(matrices.values())).shape[0], seed=shuffle_seed)
-    batches = rows.batch(batch)
-    return batches if densify is None else batches.map(densify, num_parallel_calls=tf.data.AUTOTUNE)
+    return rows.batch(batch)
 
 
 def row_blocks(matrix: sparse.spmatrix, block: int) -> Iterator[tuple[int, np.ndarray]]:

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from interactions import holdout
+
 #: The generated log: users, items and ratings, from a planted rank-4 model plus noise.
 USERS, ITEMS, RATINGS = 150, 80, 4000
 
@@ -87,3 +89,35 @@ def test_eval_compares_the_bundle_with_the_baselines_on_the_training_split(half_
     assert all(0 <= figures["recall_at_20"] <= 1 and figures["users"] == device["users"]
                for figures in report["test"].values())
     assert "| history model, int8 on the device |" in (artifacts / "eval" / "results.md").read_text()
+
+
+def test_eval_past_its_limits_scores_a_sample_of_the_users_and_skips_ease(half_star_bundle: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    from trainer import implicit_baselines, log_evaluation
+    from trainer.config import EvalConfig
+
+    monkeypatch.setattr(implicit_baselines, "EASE_MAX_ITEMS", ITEMS - 1)
+    artifacts = half_star_bundle.parents[1]
+    trained = json.loads((artifacts / "metrics.json").read_text())
+    report = log_evaluation.run_log_eval(EvalConfig(artifacts=str(artifacts), output_dir=str(tmp_path), max_users=40),
+                                         trained)
+    assert report["test"]["EASE"] == {"skipped": "80 items, past EASE's 79 (its item × item inverse is dense)"}
+    assert [report["test"][name]["users"] for name in ("popularity", "implicit ALS",
+                                                       "history model, int8 on the device")] == [40, 40, 40]
+    assert "| EASE | skipped: 80 items" in (tmp_path / "results.md").read_text()
+
+
+def test_convert_validates_a_seeded_sample_of_the_users_past_validation_users(half_star_bundle: Path,
+                                                                             tmp_path: Path) -> None:
+    artifacts = half_star_bundle.parents[1]
+    converted = _edgerank("convert", "--saved-model", str(artifacts / "history"), "--quantize", "int8", "--output",
+                          str(tmp_path / "bundle"), "--validation-data", str(artifacts / "data" / "test.npz"),
+                          "--history-data", str(artifacts / "data" / "train.npz"), "--validation-users", "30",
+                          "--order-users", "10", "--json")
+    assert converted.returncode == 0, converted.stderr[-3000:]
+    validation = json.loads(converted.stdout)["validation"]
+    with np.load(artifacts / "data" / "test.npz") as test:
+        users = test["user_id"]
+    sampled = holdout.sample_users({"user_id": users}, 30, 42)["user_id"]
+    assert len(np.unique(users)) > 30 and validation["pairs"] == len(sampled) and validation["order_users"] == 10

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import tensorflow as tf
 
 from benchmarks import planted_log
 from interactions import metrics
-from trainer import autorec, sparse_rows
-from trainer.config import RankingConfig
+from trainer import autorec, history_retrieval, sparse_rows
+from trainer.config import HistoryConfig, RankingConfig
 
 
 def test_interaction_rows_keep_a_repeated_cell_s_last_value_and_stored_zeros() -> None:
@@ -34,6 +35,7 @@ def test_row_batches_are_the_rows_made_dense_in_the_same_order_either_way(monkey
     shuffled = np.vstack([batch["rows"].numpy() for batch in sparse_rows.dense_batches(8, 7, rows=matrix)])
     order = shuffled[:, 1].astype(int) // 2  # each row's first value is twice its row number
     assert sorted(order) == list(range(30)) and order.tolist() != list(range(30))
+    assert order.tolist() == list(tf.data.Dataset.range(30).shuffle(30, seed=7).as_numpy_iterator())  # both ways
     np.testing.assert_array_equal(shuffled, matrix.toarray()[order])
 
 
@@ -84,6 +86,33 @@ def test_batches_of_titles_hold_about_the_batch_ratings() -> None:
                                            np.ones(1000), (100, 10))
     assert autorec.batch_titles(ratings, RankingConfig(autorec_batch_ratings=5000)) == 100  # one full batch
     assert autorec.batch_titles(ratings, RankingConfig(autorec_batch_ratings=300)) == 25  # 4 batches of 250
+
+
+def test_history_retrieval_past_epoch_users_trains_and_validates_in_epochs_of_that_many_users(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    users, titles = 100, 30
+    rows = sparse_rows.interaction_rows(rng.integers(0, users, 1500), rng.integers(1, titles + 1, 1500),
+                                        rng.integers(1, 6, 1500).astype(float), (users, titles + 1))
+    held_out = sparse_rows.interaction_rows(np.arange(50), rng.integers(1, titles + 1, 50), np.full(50, 4.0),
+                                            (users, titles + 1))  # the first 50 users have one held-out rating
+    validated = []
+    dense_batches = sparse_rows.dense_batches
+
+    def recorded(batch: int, shuffle_seed: int | None = None, **matrices):
+        if "targets" in matrices:
+            validated.append(matrices["targets"].getnnz(axis=1))
+        return dense_batches(batch, shuffle_seed, **matrices)
+
+    monkeypatch.setattr(sparse_rows, "dense_batches", recorded)
+    config = HistoryConfig(embedding_dim=4, batch_users=8, epoch_users=24, max_epochs=3, patience=3).for_feedback(False)
+    model, fitted = history_retrieval._fit(rows, config, 0, 3, 0, None, validation=held_out)
+    assert int(model.optimizer.iterations) == 3 * 3  # epochs of 24 users (3 batches), not of all 100 (13)
+    assert len(fitted.history[history_retrieval.VALIDATION_METRIC]) == 3
+    (targets,) = validated
+    assert len(targets) == 24 and (targets == 1).all()  # 24 of the users with held-out ratings
+    small = HistoryConfig(embedding_dim=4, batch_users=8, max_epochs=1).for_feedback(False)  # 100 users ≤ 16,384
+    assert int(history_retrieval._fit(rows, small, 0, 1, 0, None)[0].optimizer.iterations) == 13  # whole passes
 
 
 def test_the_planted_log_has_the_asked_shape_and_long_tails(tmp_path: Path) -> None:
