@@ -39,7 +39,7 @@ from scipy import sparse
 from edge_runtime import atomic
 from interactions import split_files
 from trainer import (autorec, baselines, data, distribution, history, history_retrieval, preferences, ranking,
-                     retrieval, retrieval_serving, scann_index, serving, sparse_rows, towers)
+                     retrieval, retrieval_serving, scann_index, serving, towers)
 from trainer.config import RANKING_MODELS, RETRIEVAL_MODELS, ConfigError, RankingConfig, TrainConfig
 from trainer.progress import StageClock
 
@@ -49,14 +49,15 @@ log = logging.getLogger(__name__)
 RANKING_K = 20
 
 
-def _retrieval_serving(query_model: tf.keras.Model, train_split: data.Columns, embeddings: dict[str, np.ndarray],
+def _retrieval_serving(query_model: tf.keras.Model, rated: sparse.csr_matrix, embeddings: dict[str, np.ndarray],
                        config: TrainConfig) -> tuple[retrieval_serving.RetrievalServing, dict]:
     """The serving model over every title, and how its index compares with exact search.
 
     ScaNN where it is installed (recall@k against exact search is measured
     over every user), exact search otherwise. ``embeddings`` are every user's
     query and every title's candidate embedding (what ``retrieval_serving.export``
-    saves); ``query_model`` maps a user id to the former.
+    saves); ``query_model`` maps a user id to the former; ``rated`` is [users, titles], each user's
+    training titles (what ``exclude_rated`` leaves out).
     """
     user_ids, movie_titles = embeddings["user_ids"], embeddings["titles"]
     settings = None
@@ -67,8 +68,6 @@ def _retrieval_serving(query_model: tf.keras.Model, train_split: data.Columns, e
             len(movie_titles), k=config.retrieval.index_k, num_leaves=config.retrieval.scann_leaves,
             num_leaves_to_search=config.retrieval.scann_leaves_to_search,
             dimensions_per_block=config.retrieval.scann_dims_per_block, reorder=config.retrieval.scann_reorder)
-    users, titles, values = baselines.Index(user_ids, movie_titles).cells(train_split)
-    rated = sparse_rows.interaction_rows(users, titles, values, (len(user_ids), len(movie_titles)))
     model = retrieval_serving.RetrievalServing(query_model, movie_titles, embeddings["title_embeddings"], rated,
                                                config.retrieval.index_k, settings)
     metrics: dict = {"index": {"kind": model.index_kind, **(dataclasses.asdict(settings) if settings else {})}}
@@ -80,15 +79,16 @@ def _retrieval_serving(query_model: tf.keras.Model, train_split: data.Columns, e
     return model, metrics
 
 
-def _history_queries(tables: history_retrieval.RetrievalTables, train_split: data.Columns, user_ids: np.ndarray,
+def _history_queries(tables: history_retrieval.RetrievalTables, rows: sparse.csr_matrix, user_ids: np.ndarray,
                      movie_titles: np.ndarray) -> tuple[tf.keras.Model, dict[str, np.ndarray]]:
     """The history retrieval as the server's query model: user id -> the user's training titles pooled.
+
+    ``rows`` are every user's training ratings, [users, titles + 1] (``history_retrieval.rating_rows``).
 
     Returns:
         The query model (unknown ids get the empty history's query: the
         biases alone) and the embeddings ``retrieval_serving.export`` saves.
     """
-    rows = history_retrieval.rating_rows(train_split, baselines.Index(user_ids, movie_titles))
     queries = tables.queries(sparse.vstack([sparse.csr_matrix((1, rows.shape[1])), rows]))  # row 0: unknown users
     embeddings = {"user_ids": user_ids, "user_embeddings": queries[1:], "titles": movie_titles,
                   "title_embeddings": tables.candidates()}
@@ -295,9 +295,11 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy, output: Path, 
             log.info("History model, warm users: test RMSE %.4f", history_metrics["rmse"])
 
     clock.begin("server retrieval")
+    # Each user's training titles, built once: the history queries pool them, the server leaves them out.
+    rows = history_retrieval.rating_rows(train_split, baselines.Index(user_ids, movie_titles))
     if config.retrieval.model == "history":
         retrieval_metrics = dict(history_figures)
-        query_model, embeddings = _history_queries(tables, train_split, user_ids, movie_titles)
+        query_model, embeddings = _history_queries(tables, rows, user_ids, movie_titles)
     else:
         started = time.perf_counter()
         log.info("Training the retrieval towers (%d epochs)", config.retrieval.epochs)
@@ -309,7 +311,7 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy, output: Path, 
         query_model = two_towers.user_model
         embeddings = {"user_ids": user_ids, "user_embeddings": retrieval.embed(two_towers.user_model, user_ids),
                       "titles": movie_titles, "title_embeddings": retrieval.embed(two_towers.movie_model, movie_titles)}
-    serving_model, index_metrics = _retrieval_serving(query_model, train_split, embeddings, config)
+    serving_model, index_metrics = _retrieval_serving(query_model, rows[:, 1:], embeddings, config)
     retrieval_metrics.update(index_metrics)
     with atomic.directory(output / "retrieval" / str(version)) as folder:
         retrieval_serving.export(serving_model, folder, embeddings)
