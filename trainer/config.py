@@ -71,7 +71,10 @@ class RankingConfig:
         epochs: Passes over the training ratings (tutorial).
         autorec_hidden_units: AutoRec's hidden code size (Sedhain et al. 2015).
         autorec_l2: λ of AutoRec's L2 penalty on its two weight matrices.
-        autorec_learning_rate: Adam's learning rate for AutoRec.
+        autorec_learning_rate: Adam's learning rate for AutoRec trained on one full batch.
+        autorec_batched_learning_rate: Adam's learning rate for AutoRec trained on batches of titles (a log past
+            ``autorec_batch_ratings``), where each step sees a share of the titles: on the 2.5M-rating planted
+            log, 0.005 wavered about a validation RMSE of 0.84, 0.002 reached 0.756.
         autorec_max_epochs: Most AutoRec epochs (full batches: a log cut into n batches trains at most this / n).
         autorec_patience: Stop AutoRec when the validation RMSE has not improved for this many epochs (full
             batches, likewise).
@@ -90,6 +93,7 @@ class RankingConfig:
     autorec_hidden_units: int = 500
     autorec_l2: float = 200.0
     autorec_learning_rate: float = 0.005
+    autorec_batched_learning_rate: float = 0.002
     autorec_max_epochs: int = 1500
     autorec_patience: int = 50
     autorec_batch_ratings: int = 250_000

@@ -71,7 +71,8 @@ def test_autorec_s_gathered_steps_learn_what_its_dense_steps_learn(monkeypatch: 
     test = {name: column[::7] for name, column in ratings.items()}
     users, titles = np.unique(ratings["user_id"]), np.unique(ratings["movie_title"])
     config = RankingConfig(model="autorec", autorec_hidden_units=32, autorec_max_epochs=150, autorec_patience=150,
-                           autorec_learning_rate=0.02, autorec_l2=1.0, autorec_batch_ratings=batch_ratings)
+                           autorec_learning_rate=0.02, autorec_batched_learning_rate=0.02, autorec_l2=1.0,
+                           autorec_batch_ratings=batch_ratings)
     figures = {}
     for density in (0.0, 1.1):  # every log dense, then none
         monkeypatch.setattr(autorec, "DENSE_DENSITY", density)
@@ -79,6 +80,24 @@ def test_autorec_s_gathered_steps_learn_what_its_dense_steps_learn(monkeypatch: 
     assert figures[0.0]["epochs"] == figures[1.1]["epochs"]
     assert figures[1.1]["rmse"] == pytest.approx(figures[0.0]["rmse"], abs=1e-3)
     assert figures[1.1]["rmse"] < 0.8 * float(np.std(test["user_rating"]))  # and it learned something
+
+
+def test_autorec_cut_into_batches_starts_at_the_mean_rating_steps_at_its_own_learning_rate_and_is_not_refit(
+) -> None:
+    """One epoch at a learning rate too small to move: the predictions are still about the start, the mean.
+
+    Started at zero (AutoRec's start, kept for one full batch), its RMSE would be about the mean rating (3);
+    stepped at ``autorec_learning_rate`` (10), it would be far off. The fit that chose the epochs serves.
+    """
+    ratings = _ratings(60, 50, 20)
+    test = {name: column[::7] for name, column in ratings.items()}
+    users, titles = np.unique(ratings["user_id"]), np.unique(ratings["movie_title"])
+    config = RankingConfig(model="autorec", autorec_hidden_units=8, autorec_max_epochs=1, autorec_learning_rate=10.0,
+                           autorec_batched_learning_rate=1e-7, autorec_batch_ratings=300)
+    ranker, figures = autorec.train_autorec(ratings, test, users, titles, config, seed=1, verbose=0)
+    np.testing.assert_array_equal(ranker.title_rows.embeddings.numpy(), ranker.held_out_fit.title_rows)
+    mean_rmse = float(np.sqrt(np.mean((test["user_rating"] - ratings["user_rating"].mean()) ** 2)))
+    assert figures["rmse"] < 1.1 * mean_rmse  # the untrained codes add a little spread
 
 
 def test_batches_of_titles_hold_about_the_batch_ratings() -> None:
