@@ -72,7 +72,7 @@ def test_autorec_s_gathered_steps_learn_what_its_dense_steps_learn(monkeypatch: 
     users, titles = np.unique(ratings["user_id"]), np.unique(ratings["movie_title"])
     config = RankingConfig(model="autorec", autorec_hidden_units=32, autorec_max_epochs=150, autorec_patience=150,
                            autorec_learning_rate=0.02, autorec_batched_learning_rate=0.02, autorec_l2=1.0,
-                           autorec_batch_ratings=batch_ratings)
+                           autorec_batch_ratings=batch_ratings, autorec_epoch_batches=2)
     figures = {}
     for density in (0.0, 1.1):  # every log dense, then none
         monkeypatch.setattr(autorec, "DENSE_DENSITY", density)
@@ -100,11 +100,35 @@ def test_autorec_cut_into_batches_starts_at_the_mean_rating_steps_at_its_own_lea
     assert figures["rmse"] < 1.1 * mean_rmse  # the untrained codes add a little spread
 
 
-def test_batches_of_titles_hold_about_the_batch_ratings() -> None:
+def test_autorec_is_retrained_as_its_epochs_were_chosen_in_one_full_batch_though_all_its_ratings_pass_the_batch_ratings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ratings = _ratings(60, 50, 20)  # 1,200 training ratings, 1,080 without the validation split
+    users, titles = np.unique(ratings["user_id"]), np.unique(ratings["movie_title"])
+    fits = []
+    fit = autorec._fit
+
+    def recorded(inputs, config, seed, epochs, batches, *args, **kwargs):
+        fits.append((inputs.nnz, batches))
+        return fit(inputs, config, seed, epochs, batches, *args, **kwargs)
+
+    monkeypatch.setattr(autorec, "_fit", recorded)
+    config = RankingConfig(model="autorec", autorec_hidden_units=8, autorec_max_epochs=2, autorec_batch_ratings=1100)
+    autorec.train_autorec(ratings, ratings, users, titles, config, seed=1, verbose=0)
+    assert fits == [(1080, 1), (1200, 1)]
+
+
+def test_an_epoch_past_the_batch_ratings_is_cut_into_batches_of_at_most_that_many_and_at_least_epoch_batches(
+) -> None:
     ratings = sparse_rows.interaction_rows(np.repeat(np.arange(100), 10), np.tile(np.arange(10), 100),
                                            np.ones(1000), (100, 10))
-    assert autorec.batch_titles(ratings, RankingConfig(autorec_batch_ratings=5000)) == 100  # one full batch
-    assert autorec.batch_titles(ratings, RankingConfig(autorec_batch_ratings=300)) == 25  # 4 batches of 250
+    assert autorec.epoch_batches(ratings, RankingConfig(autorec_batch_ratings=5000)) == 1  # one full batch
+    assert autorec.epoch_batches(ratings, RankingConfig(autorec_batch_ratings=300, autorec_epoch_batches=1)) == 4
+    assert autorec.batch_titles(100, 4) == 25  # 4 batches of 250 ratings
+    assert autorec.epoch_batches(ratings, RankingConfig(autorec_batch_ratings=300, autorec_epoch_batches=7)) == 7
+    assert autorec.epoch_batches(ratings, RankingConfig(autorec_batch_ratings=300, autorec_epoch_batches=64)) == 50
+    # One full batch steps at AutoRec's rate; 4 batches share the batched rate, a quarter each.
+    assert autorec.learning_rate(1, RankingConfig(autorec_learning_rate=0.3)) == 0.3
+    assert autorec.learning_rate(4, RankingConfig(autorec_batched_learning_rate=0.02)) == pytest.approx(0.005)
 
 
 def test_history_retrieval_past_epoch_users_trains_and_validates_in_epochs_of_that_many_users(
