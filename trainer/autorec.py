@@ -140,7 +140,7 @@ class AutoRecModel(tfrs.models.Model):
     def test_step(self, inputs: dict[str, tf.SparseTensor]) -> dict[str, tf.Tensor]:
         return distribution.replica_shares(super().test_step(inputs), TFRS_LOSSES)
 
-    def tables(self, ratings: sparse.csr_matrix, batch_titles: int) -> tuple[np.ndarray, np.ndarray]:
+    def tables(self, ratings: sparse.csr_matrix, titles_per_batch: int) -> tuple[np.ndarray, np.ndarray]:
         """The serving tables: title rows ``[code, 1]`` and user rows ``[W[:, u], c_u]``.
 
         Row 0 of each is for ids outside the vocabulary: a title nobody
@@ -148,14 +148,14 @@ class AutoRecModel(tfrs.models.Model):
 
         Args:
             ratings: [titles, users] training ratings, the encoder's input.
-            batch_titles: Titles encoded at a time.
+            titles_per_batch: Titles encoded at a time.
 
         Returns:
             ``(title_rows [titles + 1, hidden + 1], user_rows [users + 1, hidden + 1])``,
             float32; a pair's rating is the dot product of its two rows.
         """
         inputs = sparse.vstack([sparse.csr_matrix((1, ratings.shape[1]), dtype=np.float32), ratings], format="csr")
-        batches = sparse_rows.row_batches(batch_titles, ratings=inputs)
+        batches = sparse_rows.row_batches(titles_per_batch, ratings=inputs)
         codes = np.concatenate([self(batch["ratings"]).numpy() for batch in batches])
         title_rows = np.hstack([codes, np.ones((len(codes), 1), np.float32)])
         user_rows = np.hstack([self.decoder_kernel.numpy(), self.decoder_bias.numpy()[:, None]])
