@@ -231,9 +231,13 @@ class AutoRecRanker(tf.keras.Model):
         }
 
 
-def rating_matrix(ratings: data.Columns, user_ids: np.ndarray, movie_titles: np.ndarray) -> sparse.csr_matrix:
-    """[titles, users] sparse ratings (``sparse_rows.interaction_rows``); ids outside the vocabularies are ignored."""
-    users, titles, values = baselines.Index(user_ids, movie_titles).cells(ratings)
+def rating_matrix(ratings: data.Columns, user_ids: np.ndarray, movie_titles: np.ndarray,
+                  which: np.ndarray | None = None) -> sparse.csr_matrix:
+    """[titles, users] sparse ratings (``sparse_rows.interaction_rows``); ids outside the vocabularies are ignored.
+
+    ``which`` (a boolean mask over the rows), when given, keeps only those rows.
+    """
+    users, titles, values = baselines.Index(user_ids, movie_titles).cells(ratings, which)
     return sparse_rows.interaction_rows(titles, users, values, (len(movie_titles), len(user_ids)))
 
 
@@ -327,8 +331,7 @@ def train_autorec(
         ``held_out_fit`` (``HeldOutFit``) keeps the fit that chose the epochs.
     """
     held_out = data.validation_mask(len(train["user_id"]), config.validation_fraction, seed)
-    inputs, validation = (rating_matrix(data.rows(train, part), user_ids, movie_titles)
-                          for part in (~held_out, held_out))
+    inputs, validation = (rating_matrix(train, user_ids, movie_titles, part) for part in (~held_out, held_out))
     batches = epoch_batches(inputs, config)
     held_out_titles, held_out_users, curves = _fitted_tables(
         inputs, config, seed, in_epochs(config.autorec_max_epochs, batches), batches, verbose, strategy, validation)

@@ -43,10 +43,16 @@ class Index:
         """Column of each title; -1 for an unknown one."""
         return _positions(self.titles, titles)
 
-    def cells(self, ratings: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(rows, columns, float64 ratings)`` of the ratings whose user and title are both known."""
+    def cells(self, ratings: Columns, which: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, columns, float64 ratings)`` of the ratings whose user and title are both known.
+
+        ``which`` (a boolean mask over the rows), when given, keeps only those rows: a part of a split without
+        copying its columns first (at 20M ratings the copies took a gigabyte).
+        """
         rows, columns = self.rows(ratings["user_id"]), self.columns(ratings["movie_title"])
         known = (rows >= 0) & (columns >= 0)
+        if which is not None:
+            known &= which
         return rows[known], columns[known], ratings["user_rating"][known].astype(np.float64)
 
 

@@ -147,7 +147,8 @@ def _export_history(ranker: autorec.AutoRecRanker, tables: history_retrieval.Ret
     model = history.HistoryModel(history.build_tables(
         ranker.title_rows.embeddings.numpy(), ranker.user_rows.embeddings.numpy()[0], tables, movie_titles,
         ranker.rating_range, config.history, ridge_per_rating))
-    metrics = {**figures, "rmse": history.warm_rmse(model, histories, test_split),
+    metrics = {**figures, "rmse": history.warm_rmse(model, histories, test_split, config.history.test_users,
+                                                       config.seed),
                "ridge_per_rating": ridge_per_rating, "ridge_per_rating_validation_rmse": candidates}
     _write_history(model, "movielens-history", metrics, folder, extras, movie_titles, names)
     return metrics

@@ -158,6 +158,88 @@ def test_history_retrieval_past_epoch_users_trains_and_validates_in_epochs_of_th
     assert int(history_retrieval._fit(rows, small, 0, 1, 0, None)[0].optimizer.iterations) == 13  # whole passes
 
 
+@pytest.mark.parametrize("epoch_users, fits", [(24, 1), (16_384, 2)])
+def test_history_retrieval_past_epoch_users_serves_its_early_stopped_fit_and_is_retrained_below(
+        monkeypatch: pytest.MonkeyPatch, epoch_users: int, fits: int) -> None:
+    ratings = _ratings(60, 50, 20)
+    test = {name: column[::7] for name, column in ratings.items()}
+    users, titles = np.unique(ratings["user_id"]), np.unique(ratings["movie_title"])
+    fitted = []
+    fit = history_retrieval._fit
+
+    def recorded(*args, **kwargs):
+        fitted.append(fit(*args, **kwargs))
+        return fitted[-1]
+
+    monkeypatch.setattr(history_retrieval, "_fit", recorded)
+    config = HistoryConfig(embedding_dim=4, batch_users=8, epoch_users=epoch_users, max_epochs=3, patience=3)
+    tables, figures = history_retrieval.train_history_retrieval(ratings, test, users, titles, config, 0, 0)
+    assert len(fitted) == fits  # the held-out fit, then (60 users ≤ epoch_users) the refit on every rating
+    model, history = fitted[-1]
+    np.testing.assert_array_equal(tables.inputs, model.tables().inputs)  # the last fit serves
+    assert figures["train_loss"] == pytest.approx(history.history["loss"][figures["epochs"] - 1 if fits == 1 else -1])
+
+
+def test_the_warm_test_folds_in_a_seeded_sample_of_the_test_users_each_once_from_their_training_ratings() -> None:
+    from edge_runtime.contract import RATING_OUTPUT, STATE_OUTPUT
+    from interactions import holdout
+    from trainer import history
+    from trainer.config import HistoryConfig as Config
+
+    rng = np.random.default_rng(0)
+    movie_titles = np.array([f"t{n:03d}" for n in range(50)])
+    title_rows = np.hstack([rng.uniform(0, 1, (51, 8)), np.ones((51, 1))]).astype(np.float32)
+    prior_row = np.append(rng.normal(0, 0.1, 8), 3.5).astype(np.float32)
+    retrieval = history_retrieval.RetrievalTables(*(np.zeros((51, 4), np.float32),) * 2, np.zeros(51, np.float32))
+    model = history.HistoryModel(history.build_tables(title_rows, prior_row, retrieval, movie_titles, (1.0, 5.0),
+                                                      Config(), 0.0))
+    ratings = _ratings(10, 50, 30)
+    train, test = ({name: column.reshape(10, 30)[:, part].reshape(-1) for name, column in ratings.items()}
+                   for part in (slice(0, 20), slice(20, 30)))  # each user: 20 ratings to fold in, 10 to predict
+
+    class Counted:
+        def __init__(self) -> None:
+            self.users: list[int] = []
+
+        def personalize(self, titles: tf.Tensor, ratings: tf.Tensor) -> dict[str, tf.Tensor]:
+            self.users.append(len(titles))
+            return model.personalize(titles, ratings)
+
+        def score(self, state: tf.Tensor, titles: tf.Tensor) -> dict[str, tf.Tensor]:
+            return model.score(state, titles)
+
+    for most in (3, 10):
+        counted = Counted()
+        rmse = history.warm_rmse(counted, train, test, most, seed=5)
+        assert counted.users == [20] * most  # one fold-in per sampled user, of their 20 training ratings
+        sampled = holdout.sample_users(test, most, 5)
+        errors = []
+        for user in np.unique(sampled["user_id"]):
+            mine, theirs = train["user_id"] == user, sampled["user_id"] == user
+            state = model.personalize(tf.constant(train["movie_title"][mine]),
+                                      tf.constant(train["user_rating"][mine]))[STATE_OUTPUT]
+            predicted = model.score(state, tf.constant(sampled["movie_title"][theirs]))[RATING_OUTPUT].numpy()
+            errors.append(predicted - sampled["user_rating"][theirs])
+        assert rmse == pytest.approx(float(np.sqrt(np.mean(np.square(np.concatenate(errors))))), rel=1e-6)
+        assert len(np.concatenate(errors)) == 10 * most
+
+
+def test_a_history_scorer_keeps_only_the_last_user_s_state() -> None:
+    from trainer import scoring
+
+    personalized = []
+
+    def personalize(titles: list[str], ratings: np.ndarray) -> np.ndarray:
+        personalized.append(titles[0])
+        return np.full(3, float(len(titles)))
+
+    scorer = scoring.history_scorer(personalize, lambda state, titles: state[: len(titles)],
+                                    {"a": (["x"], np.ones(1, np.float32)), "b": (["y", "z"], np.ones(2, np.float32))})
+    scores = [scorer(user, ["t"]) for user in ("a", "a", "b", "a")]
+    assert personalized == ["x", "y", "x"]  # a again after b: folded in again, not kept
+    assert [float(score[0]) for score in scores] == [1.0, 1.0, 2.0, 1.0]
+
+
 def test_the_planted_log_has_the_asked_shape_and_long_tails(tmp_path: Path) -> None:
     users, items, ratings = planted_log.shape(0.01)
     assert (users, items, ratings) == (1_625, 590, 250_001)
