@@ -199,10 +199,10 @@ def test_the_warm_test_folds_in_a_seeded_sample_of_the_test_users_each_once_from
 
     class Counted:
         def __init__(self) -> None:
-            self.users: list[int] = []
+            self.history_lengths: list[int] = []
 
         def personalize(self, titles: tf.Tensor, ratings: tf.Tensor) -> dict[str, tf.Tensor]:
-            self.users.append(len(titles))
+            self.history_lengths.append(len(titles))
             return model.personalize(titles, ratings)
 
         def score(self, state: tf.Tensor, titles: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -211,7 +211,7 @@ def test_the_warm_test_folds_in_a_seeded_sample_of_the_test_users_each_once_from
     for most in (3, 10):
         counted = Counted()
         rmse = history.warm_rmse(counted, train, test, most, seed=5)
-        assert counted.users == [20] * most  # one fold-in per sampled user, of their 20 training ratings
+        assert counted.history_lengths == [20] * most  # one fold-in per sampled user, of their 20 training ratings
         sampled = holdout.sample_users(test, most, 5)
         errors = []
         for user in np.unique(sampled["user_id"]):
