@@ -55,7 +55,7 @@ from edge_runtime import EdgeRanker, atomic
 from edge_runtime.contract import HISTORY_SIGNATURES, PERSONALIZE_SIGNATURE, SIGNATURE
 from edge_runtime.errors import EdgeRankError
 from edge_runtime.manifest import sha256_hex
-from trainer import data, scoring, serving
+from trainer import scoring, serving
 from interactions import holdout
 from interactions.schema import Columns
 from interactions.split_files import SplitFileError, read_split
@@ -326,8 +326,7 @@ def convert_ranker(config: ConvertConfig) -> ConversionReport:
     histories = None
     if PERSONALIZE_SIGNATURE in loaded.signatures:
         history_data = _read(config.history_data, ("user_id", "movie_title", "user_rating"), "history data")
-        validated = np.isin(history_data["user_id"], pairs["user_id"])
-        histories = scoring.user_histories(data.rows(history_data, validated))
+        histories = scoring.user_histories(history_data, pairs["user_id"])
         reference_model = scoring.pair_scorer(scoring.history_scorer(*scoring.saved_history_functions(loaded),
                                                                      histories))
     else:

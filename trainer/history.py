@@ -334,7 +334,7 @@ def warm_rmse(model: HistoryModel, train: Columns, test: Columns, users: int, se
         seed: Draws the sample.
     """
     test = holdout.sample_users(test, users, seed)
-    histories = scoring.user_histories(data.rows(train, np.isin(train["user_id"], test["user_id"])))
-    scorer = scoring.history_scorer(*scoring.saved_history_functions(model), histories)
+    scorer = scoring.history_scorer(*scoring.saved_history_functions(model),
+                                    scoring.user_histories(train, test["user_id"]))
     predicted = scoring.score_pairs(scorer, test["user_id"], test["movie_title"])
     return metrics.rmse(predicted, test["user_rating"])

@@ -131,7 +131,7 @@ def _device_figures(device: Any, train: Columns, test: Columns, index: baselines
     catalogue = index.titles.tolist()
     users = index.users.tolist()
     # Each test user's (items, values), as the device cleans them.
-    histories = scoring.user_histories(data.rows(train, np.isin(train["user_id"], test["user_id"])))
+    histories = scoring.user_histories(train, test["user_id"])
     bar = tqdm(total=len(set(test["user_id"].tolist())), desc="scoring the catalogue on the device", unit="user",
                file=sys.stderr, disable=None, leave=False)
     states: dict[int, Any] = {}
