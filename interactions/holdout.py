@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from interactions import ids
 from interactions.schema import Columns, DataError
 
 #: ``SplitConfig.method`` values.
@@ -61,7 +62,7 @@ def user_split(columns: Columns, train_fraction: float, new_user_fraction: float
         raise DataError(f"--split-method users holds out {new_user_fraction:g} of {len(unique)} users: "
                         "that is none or all of them")
     held = np.random.default_rng(seed).choice(unique, held_count, replace=False)
-    is_held = np.isin(users, held)
+    is_held = ids.isin(users, held)
     times = np.asarray(columns["timestamp"])
     order = np.lexsort((np.arange(len(users)), times, users))
     order = order[is_held[order]]
@@ -87,5 +88,5 @@ def sample_users(columns: Columns, most: int, seed: int) -> Columns:
     users = np.unique(columns["user_id"])
     if len(users) <= most:
         return columns
-    drawn = np.isin(columns["user_id"], np.random.default_rng(seed).choice(users, most, replace=False))
+    drawn = ids.isin(columns["user_id"], np.random.default_rng(seed).choice(users, most, replace=False))
     return {name: values[drawn] for name, values in columns.items()}

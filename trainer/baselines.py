@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from interactions import ids
 from interactions.schema import Columns
 
 
@@ -37,11 +38,11 @@ class Index:
 
     def rows(self, user_ids: np.ndarray) -> np.ndarray:
         """Row of each user id; -1 for an unknown one."""
-        return _positions(self.users, user_ids)
+        return ids.positions(self.users, user_ids)
 
     def columns(self, titles: np.ndarray) -> np.ndarray:
         """Column of each title; -1 for an unknown one."""
-        return _positions(self.titles, titles)
+        return ids.positions(self.titles, titles)
 
     def cells(self, ratings: Columns, which: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(rows, columns, float64 ratings)`` of the ratings whose user and title are both known.
@@ -54,11 +55,6 @@ class Index:
         if which is not None:
             known &= which
         return rows[known], columns[known], ratings["user_rating"][known].astype(np.float64)
-
-
-def _positions(vocabulary: np.ndarray, values: np.ndarray) -> np.ndarray:
-    found = np.searchsorted(vocabulary, values).clip(0, len(vocabulary) - 1)
-    return np.where(vocabulary[found] == values, found, -1)
 
 
 class GlobalMean:

@@ -51,7 +51,7 @@ from edge_runtime.contract import (EXCLUDE_INPUT, EXCLUDED_SCORE, HISTORY_KNOWN_
                                    HISTORY_TITLES_INPUT, PERSONALIZE_SIGNATURE, RATING_OUTPUT,
                                    RECOMMEND_SIGNATURE, RETRIEVAL_SCORES_OUTPUT, RETRIEVED_TITLES_OUTPUT, SIGNATURE,
                                    STATE_INPUT, STATE_OUTPUT, TITLE_INPUT, TITLE_KNOWN_OUTPUT)
-from interactions import holdout, metrics
+from interactions import holdout, ids, metrics
 from trainer import data, scoring
 from trainer.autorec import HeldOutFit
 from trainer.config import HistoryConfig
@@ -302,10 +302,10 @@ def choose_ridge_per_rating(fit: HeldOutFit, movie_titles: np.ndarray, rating_ra
     ridge = _ridge(centred.shape[1], config)
     position = {title: row + 1 for row, title in enumerate(np.asarray(movie_titles).astype(str).tolist())}
     train_users = fit.train["user_id"]
-    users = np.intersect1d(train_users[~fit.held_out], train_users[fit.held_out])  # sorted
+    users = np.intersect1d(ids.distinct(train_users, ~fit.held_out), ids.distinct(train_users, fit.held_out))
     users = np.random.default_rng(seed).permutation(users)[:CHOICE_USERS]
     # Only the drawn users' histories (everyone's, at 25M ratings, took minutes and gigabytes).
-    drawn = np.isin(train_users, users)
+    drawn = ids.isin(train_users, users)
     histories, wanted = (scoring.user_histories(data.rows(fit.train, drawn & part))
                          for part in (~fit.held_out, fit.held_out))
     users = users.tolist()

@@ -232,7 +232,7 @@ def _fit(histories: sparse.csr_matrix, config: HistoryConfig, seed: int, epochs:
 def train_history_retrieval(train: data.Columns, test: data.Columns, user_ids: np.ndarray, movie_titles: np.ndarray,
                             config: HistoryConfig, seed: int, verbose: int = 1, implicit: bool = False,
                             strategy: tf.distribute.Strategy | None = None,
-                            ) -> tuple[RetrievalTables, dict[str, float]]:
+                            histories: sparse.csr_matrix | None = None) -> tuple[RetrievalTables, dict[str, float]]:
     """Chooses the epochs on a validation split, trains on all training ratings, evaluates on the test split.
 
     A log of more than ``config.epoch_users`` users is not retrained: the early-stopped fit serves, with its
@@ -246,6 +246,8 @@ def train_history_retrieval(train: data.Columns, test: data.Columns, user_ids: n
         verbose: Keras ``fit`` verbosity.
         implicit: The values are weights (implicit feedback), not ratings: picks the defaults that depend on it.
         strategy: Where to train; ``None`` is the default strategy.
+        histories: Every user's training rows, ``rating_rows(train, Index(user_ids, movie_titles))``, where the
+            caller has built them already (the pipeline's server retrieval uses them too); ``None``: built here.
 
     Returns:
         The tables and test figures: ``top_{k}`` (every title a candidate, the
@@ -264,7 +266,7 @@ def train_history_retrieval(train: data.Columns, test: data.Columns, user_ids: n
     epochs = int(np.argmax(scores)) + 1
     log.info("History retrieval: %d epochs chosen on the validation split (unseen top-%d %.4f)", epochs,
              VALIDATION_K, scores[epochs - 1])
-    histories = rating_rows(train, index)
+    histories = rating_rows(train, index) if histories is None else histories
     train_loss = chosen.history["loss"][epochs - 1]
     if histories.shape[0] <= config.epoch_users:  # else the early-stopped fit serves (see the module docstring)
         model, final = _fit(histories, config, seed, epochs, verbose, strategy, target_strength=strength)

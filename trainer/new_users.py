@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from interactions import metrics
+from interactions import ids, metrics
 from trainer import baselines, data, history, scoring
 from trainer.config import TrainConfig
 
@@ -48,7 +48,7 @@ def new_user_curve(ratings: data.Columns, user_ids: np.ndarray, movie_titles: np
     rng = np.random.default_rng(config.seed)
     held = set(rng.choice(user_ids, max(1, round(len(user_ids) * config.history.new_user_fraction)),
                           replace=False).tolist())
-    is_held = np.isin(ratings["user_id"], list(held))
+    is_held = ids.isin(ratings["user_id"], np.array(list(held)))
     train = {name: values[~is_held] for name, values in ratings.items()}
     new = {name: values[is_held] for name, values in ratings.items()}
     known_users = np.unique(train["user_id"])

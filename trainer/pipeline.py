@@ -262,29 +262,35 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy, output: Path, 
                 "architecture": ranker.architecture(),
             }, movie_titles.tolist(), names)
 
-    tables, history_metrics = None, None
+    tables, history_metrics, rows = None, None, None
     has_history_model = config.history.enabled and (schema.implicit or isinstance(ranker, autorec.AutoRecRanker))
     if has_history_model or config.retrieval.model == "history":
         clock.begin("history retrieval")
         started = time.perf_counter()
         log.info("Training the history retrieval (each user's own items pooled)")
+        # Each user's training titles, built once (at 20M ratings a build took 1.2 GB of temporaries): the history
+        # retrieval trains on them, its queries pool them, the server retrieval leaves them out.
+        rows = history_retrieval.rating_rows(train_split, baselines.Index(user_ids, movie_titles))
         tables, history_figures = history_retrieval.train_history_retrieval(
             train_split, test_split, user_ids, movie_titles, config.history, config.seed, verbose, schema.implicit,
-            strategy)
+            strategy, histories=rows)
         history_figures["train_seconds"] = round(time.perf_counter() - started, 2)
         if len(new_user_histories["user_id"]):  # the users split: the test users are the new ones, folded in
             everyone = baselines.Index(np.unique(np.concatenate([user_ids, new_user_histories["user_id"]])),
                                        movie_titles)
-            rows = history_retrieval.rating_rows({name: np.concatenate([train_split[name], new_user_histories[name]])
-                                                  for name in split_files.SPLIT_COLUMNS}, everyone)
-            history_figures.update(history_retrieval.retrieval_figures(tables, rows, test_split, everyone))
+            everyone_rows = history_retrieval.rating_rows(
+                {name: np.concatenate([train_split[name], new_user_histories[name]])
+                 for name in split_files.SPLIT_COLUMNS}, everyone)
+            history_figures.update(history_retrieval.retrieval_figures(tables, everyone_rows, test_split, everyone))
         log.info("History retrieval test top-100 %.4f, unseen top-10 %.4f",
                  history_figures["top_100"], history_figures["unseen_top_10"])
     if has_history_model:
         clock.begin("history model")
         folder = output / "history" / str(version)
-        # The histories the device folds in: the training interactions, and the new users' (users split).
-        histories = {name: np.concatenate([train_split[name], new_user_histories[name]]) for name in train_split}
+        # The histories the device folds in: the training interactions, and the new users' (users split; else no
+        # copy: at 20M ratings one took 1.2 GB, held to the end).
+        histories = train_split if not len(new_user_histories["user_id"]) else {
+            name: np.concatenate([train_split[name], new_user_histories[name]]) for name in train_split}
         if schema.implicit:
             history_metrics = _export_preferences(tables, history_figures, histories, test_split, movie_titles,
                                                   config, folder, extras, names)
@@ -296,8 +302,8 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy, output: Path, 
             log.info("History model, warm users: test RMSE %.4f", history_metrics["rmse"])
 
     clock.begin("server retrieval")
-    # Each user's training titles, built once: the history queries pool them, the server leaves them out.
-    rows = history_retrieval.rating_rows(train_split, baselines.Index(user_ids, movie_titles))
+    if rows is None:  # no history retrieval was trained
+        rows = history_retrieval.rating_rows(train_split, baselines.Index(user_ids, movie_titles))
     if config.retrieval.model == "history":
         retrieval_metrics = dict(history_figures)
         query_model, embeddings = _history_queries(tables, rows, user_ids, movie_titles)

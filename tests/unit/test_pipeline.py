@@ -230,3 +230,28 @@ def test_conversion_names_unusable_validation_data(trained: Path, tmp_path: Path
     with pytest.raises(tflite.ConversionError, match="columns user_id, movie_title, user_rating"):
         tflite.convert_ranker(convert_config(trained, validation_data=str(bogus), output=str(tmp_path / "b")))
     assert not (tmp_path / "b").exists()
+
+
+def test_the_new_users_split_folds_the_held_out_users_histories_in_and_serves_the_training_users(
+        synthetic_archive: Path, tmp_path: Path) -> None:
+    """``--split-method users``: the test users are new ones; the history model and the history retrieval are
+    tested on their earlier interactions, while the server retrieval is built on the training users alone."""
+    from interactions.schema import LogConfig
+    from trainer.config import HistoryConfig, RankingConfig, RetrievalConfig, SplitConfig, TrainConfig
+    from trainer.pipeline import train
+
+    metrics = train(TrainConfig(
+        log=LogConfig(data=str(synthetic_archive)), output_dir=str(tmp_path),
+        split=SplitConfig(method="users", train_fraction=0.5, new_user_fraction=0.2),
+        ranking=RankingConfig(model="autorec", autorec_hidden_units=8, autorec_max_epochs=4, autorec_patience=2),
+        retrieval=RetrievalConfig(model="history"),
+        history=HistoryConfig(embedding_dim=8, max_epochs=2, patience=1, batch_users=16)), verbose=0)
+    with (np.load(tmp_path / "data" / "train.npz") as train_split, np.load(tmp_path / "data" / "test.npz") as test,
+          np.load(tmp_path / "data" / "new_users.npz") as new_users):
+        trained_users, new = set(train_split["user_id"].tolist()), set(new_users["user_id"].tolist())
+        assert set(test["user_id"].tolist()) <= new and not new & trained_users
+    assert len(new) == 6 and len(trained_users) == 24  # 20% of the 30 users held out
+    assert np.isfinite(metrics["history"]["rmse"]) and 0 < metrics["history"]["top_100"] <= 1
+    embeddings = retrieval_serving.read_embeddings(tmp_path / "retrieval" / "1")
+    assert set(embeddings["user_ids"].tolist()) == trained_users
+    assert embeddings["user_embeddings"].shape[0] == len(trained_users)

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
+from scipy import sparse
 
 from benchmarks import planted_log
 from interactions import metrics
@@ -61,6 +62,33 @@ def _ratings(users: int, titles: int, per_user: int, seed: int = 0) -> dict[str,
     value = np.clip(np.round(3 + taste[user, title] + rng.normal(0, 0.3, len(user))), 1, 5)
     return {"user_id": np.array([f"u{u:03d}" for u in user]), "movie_title": np.array([f"t{t:03d}" for t in title]),
             "user_rating": value.astype(np.float32)}
+
+
+@pytest.mark.parametrize("in_graph", [False, True])
+def test_autorec_s_sparse_step_has_the_dense_step_s_loss_and_gradients(in_graph: bool) -> None:
+    """The sparse step (a sparse product in, the decoder at the observed cells only, its own gradient) and the
+    dense one (the batch made dense, decoded whole) differentiate to the same numbers, eagerly and in a graph."""
+    rng = np.random.default_rng(3)
+    matrix = sparse.random(12, 40, density=0.2, random_state=3, dtype=np.float32,
+                           data_rvs=lambda count: rng.integers(1, 6, count)).tocsr()  # users rate several titles
+    batch = next(iter(sparse_rows.row_batches(12, ratings=matrix)))["ratings"]
+    config = RankingConfig(model="autorec", autorec_hidden_units=8, autorec_l2=1.0)
+    models = {dense: autorec.AutoRecModel(40, config, observed=matrix.nnz, dense_batches=dense, start_rating=3.0)
+              for dense in (True, False)}
+    models[False].set_weights([rng.normal(0, 0.3, weight.shape) for weight in models[True].get_weights()])
+    models[True].set_weights(models[False].get_weights())
+
+    def loss_and_gradients(model: autorec.AutoRecModel) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        with tf.GradientTape() as tape:
+            loss = model.compute_loss({"ratings": batch, "targets": batch}, training=True)
+        return loss, [tf.convert_to_tensor(gradient) for gradient in tape.gradient(loss, model.trainable_variables)]
+
+    results = {dense: (tf.function(loss_and_gradients) if in_graph else loss_and_gradients)(model)
+               for dense, model in models.items()}
+    assert float(results[False][0]) == pytest.approx(float(results[True][0]), rel=1e-5)
+    for sparse_gradient, dense_gradient in zip(results[False][1], results[True][1]):
+        np.testing.assert_allclose(sparse_gradient.numpy(), dense_gradient.numpy(), rtol=1e-4, atol=1e-6)
+    assert max(float(tf.reduce_max(tf.abs(gradient))) for gradient in results[False][1]) > 0
 
 
 @pytest.mark.parametrize("batch_ratings", [10_000, 600])
