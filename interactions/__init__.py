@@ -9,6 +9,8 @@
   duplicates merged, and its items' display names.
 * ``interactions.movielens``: the MovieLens family's own file layouts.
 * ``interactions.holdout``: random, per-user time and new-user splits.
+* ``interactions.ids``: ids looked up in a vocabulary or a set by hashing
+  (``pyarrow.compute``), for columns of millions.
 * ``interactions.split_files``: the split files ``edgerank train`` hands on
   (``data/train.npz``, ``data/test.npz``).
 * ``interactions.metrics``: rating error, top-k accuracy, order agreement,
