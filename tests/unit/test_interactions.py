@@ -44,6 +44,23 @@ def test_the_data_layer_imports_without_tensorflow_or_the_trainer() -> None:
                                               "interactions.holdout", "interactions.metrics"}
 
 
+WITHOUT_PYARROW = """
+import sys
+class NoPyarrow:
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] == "pyarrow":
+            raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, NoPyarrow())
+import benchmarks.worker
+"""
+
+
+def test_the_device_runtimes_benchmark_worker_imports_without_pyarrow() -> None:
+    """The worker runs in the device runtimes' environments (``tflite-runtime``: numpy < 2, no pyarrow)."""
+    result = subprocess.run([sys.executable, "-c", WITHOUT_PYARROW], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+
+
 def _log(path: Path, **flags: str | bool) -> tuple:
     log = read_log(LogConfig(data=str(path), **flags))
     return log, {name: values.tolist() for name, values in log.ratings.items()}
