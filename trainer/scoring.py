@@ -33,7 +33,7 @@ import numpy as np
 
 from edge_runtime.contract import RATING_OUTPUT, STATE_OUTPUT, TITLE_INPUT, USER_INPUT
 from edge_runtime.history import clean_history
-from interactions import metrics
+from interactions import ids, metrics
 from interactions.schema import Columns
 
 #: ``(users, titles) -> ratings``: equal-length sequences of strings in, one float32 rating per pair out.
@@ -115,8 +115,6 @@ def user_histories(ratings: Columns, users: np.ndarray | None = None) -> dict[st
     see; everyone's took minutes and gigabytes at 25M ratings).
     """
     if users is not None:
-        from interactions import ids  # pyarrow: not in the device runtimes' environments, which import this module
-
         wanted = ids.isin(ratings["user_id"], users)
         ratings = {name: values[wanted] for name, values in ratings.items()}
     histories: dict[str, tuple[list[str], list[float]]] = {}

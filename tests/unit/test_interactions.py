@@ -52,11 +52,12 @@ class NoPyarrow:
             raise ModuleNotFoundError(name)
 sys.meta_path.insert(0, NoPyarrow())
 import benchmarks.worker
+import edgerank.cli
 """
 
 
-def test_the_device_runtimes_benchmark_worker_imports_without_pyarrow() -> None:
-    """The worker runs in the device runtimes' environments (``tflite-runtime``: numpy < 2, no pyarrow)."""
+def test_the_device_cli_and_benchmark_worker_import_without_pyarrow() -> None:
+    """Both run in the device runtimes' environments (``ai-edge-litert``, ``tflite-runtime``), which have no pyarrow."""
     result = subprocess.run([sys.executable, "-c", WITHOUT_PYARROW], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
 
