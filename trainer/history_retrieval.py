@@ -86,9 +86,13 @@ class RetrievalTables:
         index (the server's ScaNN) searches. An empty history gives ``[0, …, 0, 1]``:
         the biases alone.
         """
-        rated = (sparse.csr_matrix(histories)[:, 1:] > 0).astype(np.float32)
+        histories = sparse.csr_matrix(histories)
+        # Each rated cell as a 1, on the rows' own indices (at 20M cells a sliced or compared copy is 0.2 GB each).
+        rated = sparse.csr_matrix(((histories.data > 0).astype(np.float32), histories.indices, histories.indptr),
+                                  shape=histories.shape)
         counts = np.asarray(rated.sum(axis=1), np.float32)
-        pooled = np.asarray(rated @ self.inputs[1:], np.float32) / np.sqrt(np.maximum(counts, 1.0))
+        inputs = np.concatenate([np.zeros_like(self.inputs[:1]), self.inputs[1:]])  # column 0 pools nothing
+        pooled = np.asarray(rated @ inputs, np.float32) / np.sqrt(np.maximum(counts, 1.0))
         return np.concatenate([pooled, np.ones((len(pooled), 1), np.float32)], axis=1)
 
     def candidates(self) -> np.ndarray:

@@ -82,9 +82,10 @@ class RetrievalServing(tf.Module):
         users = self.query_model.layers[0].vocabulary_size() - 1  # index 0 is the out-of-vocabulary token
         if rated.shape != (users, len(titles)):
             raise ValueError(f"rated is {rated.shape}, not users x titles ({users} x {len(titles)})")
-        rated = sparse.csr_matrix(rated, copy=True)
-        rated.sort_indices()
-        self.rated_indices = tf.Variable(rated.indices.astype(np.int32), trainable=False)
+        rated = sparse.csr_matrix(rated)
+        if not rated.has_sorted_indices:
+            rated = rated.sorted_indices()  # a copy: the caller's matrix is left as it was
+        self.rated_indices = tf.Variable(np.asarray(rated.indices, np.int32), trainable=False)
         self.rated_splits = tf.Variable(np.concatenate([[0], rated.indptr]), trainable=False, dtype=tf.int64)
 
     def _search(self, queries: tf.Tensor, count: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -126,6 +126,7 @@ def test_retrieval_signatures_exclude_what_the_user_rated(trained: Path) -> None
 def test_retrieval_index_matches_exact_search(trained: Path) -> None:
     metrics = json.loads((trained / "metrics.json").read_text())["retrieval"]
     assert metrics["index"]["kind"] == "scann" and metrics["scann_recall_at_10"] >= 0.99
+    assert metrics["scann_recall_users"] == len(retrieval_serving.read_embeddings(trained / "retrieval")["user_ids"])
 
 
 def test_conversion_matches_the_saved_model(trained: Path, converted_model: Path) -> None:
