@@ -233,7 +233,8 @@ def _fit(histories: sparse.csr_matrix, config: HistoryConfig, seed: int, epochs:
     return model, history
 
 
-def train_history_retrieval(train: data.Columns, test: data.Columns, user_ids: np.ndarray, movie_titles: np.ndarray,
+def train_history_retrieval(train: data.Columns, test: data.Columns | None, user_ids: np.ndarray,
+                            movie_titles: np.ndarray,
                             config: HistoryConfig, seed: int, verbose: int = 1, implicit: bool = False,
                             strategy: tf.distribute.Strategy | None = None,
                             histories: sparse.csr_matrix | None = None) -> tuple[RetrievalTables, dict[str, float]]:
@@ -243,7 +244,8 @@ def train_history_retrieval(train: data.Columns, test: data.Columns, user_ids: n
     best epoch's weights (see the module docstring).
 
     Args:
-        train, test: Rating columns ``user_id``, ``movie_title``, ``user_rating``.
+        train, test: Rating columns ``user_id``, ``movie_title``, ``user_rating``; ``test`` ``None``: no test
+            figures (its users are not among ``user_ids``: the caller scores them from their own rows).
         user_ids, movie_titles: Vocabularies.
         config: The model's size and training settings.
         seed: Seeds the validation split, the initial weights and the visible/target draws.
@@ -276,7 +278,7 @@ def train_history_retrieval(train: data.Columns, test: data.Columns, user_ids: n
         model, final = _fit(histories, config, seed, epochs, verbose, strategy, target_strength=strength)
         train_loss = final.history["loss"][-1]
     tables = model.tables()
-    figures = retrieval_figures(tables, histories, test, index)
+    figures = {} if test is None else retrieval_figures(tables, histories, test, index)
     return tables, {**figures, "epochs": epochs, "validation_unseen_top_10": float(scores[epochs - 1]),
                     "train_loss": float(train_loss)}
 

@@ -236,6 +236,7 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy, output: Path, 
     schema = interactions.schema
     clock.begin("split")
     train_split, test_split, new_user_histories = data.split_log(interactions, config.split)
+    users_split = bool(len(new_user_histories["user_id"]))  # the test users are new ones, not trained on
     # The vocabularies: every user the models train on, every item of the catalogue.
     user_ids, movie_titles = np.unique(train_split["user_id"]), interactions.titles
     names = [interactions.names.get(title, "") for title in movie_titles.tolist()] if interactions.names else None
@@ -282,10 +283,10 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy, output: Path, 
         # on them, its queries pool them, the server retrieval leaves them out.
         rows = history_retrieval.rating_rows(train_split, baselines.Index(user_ids, movie_titles))
         tables, history_figures = history_retrieval.train_history_retrieval(
-            train_split, test_split, user_ids, movie_titles, config.history, config.seed, verbose, schema.implicit,
-            strategy, histories=rows)
+            train_split, None if users_split else test_split, user_ids, movie_titles, config.history, config.seed,
+            verbose, schema.implicit, strategy, histories=rows)
         history_figures["train_seconds"] = round(time.perf_counter() - started, 2)
-        if len(new_user_histories["user_id"]):  # the users split: the test users are the new ones, folded in
+        if users_split:  # their histories folded in with everyone's
             everyone = baselines.Index(np.unique(np.concatenate([user_ids, new_user_histories["user_id"]])),
                                        movie_titles)
             everyone_rows = history_retrieval.rating_rows(
@@ -299,7 +300,7 @@ def _train(config: TrainConfig, strategy: tf.distribute.Strategy, output: Path, 
         folder = output / "history" / str(version)
         # The histories the device folds in: the training interactions, and the new users' (users split; else no
         # copy: at 20M ratings one took 1.2 GB, held to the end).
-        histories = train_split if not len(new_user_histories["user_id"]) else {
+        histories = train_split if not users_split else {
             name: np.concatenate([train_split[name], new_user_histories[name]]) for name in train_split}
         if schema.implicit:
             history_metrics = _export_preferences(tables, history_figures, histories, test_split, movie_titles,

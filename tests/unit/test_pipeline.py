@@ -233,6 +233,7 @@ def test_conversion_names_unusable_validation_data(trained: Path, tmp_path: Path
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # the new users' figures once came from an index without them
 def test_the_new_users_split_folds_the_held_out_users_histories_in_and_serves_the_training_users(
         synthetic_archive: Path, tmp_path: Path) -> None:
     """``--split-method users``: the test users are new ones; the history model and the history retrieval are
