@@ -191,8 +191,8 @@ def _edgerank_on_fold(split: _Split, config: TrainConfig, history: bool) -> dict
                        "movie_title": tf.constant(split.test["movie_title"])}).numpy().reshape(-1)
     results = {"edgerank_ranker": _rating_figures(predicted, split)}
     if history or config.retrieval.model == "history":
-        tables, _ = history_retrieval.train_history_retrieval(
-            split.train, split.test, split.index.users, split.index.titles, config.history, config.seed, verbose=0)
+        tables, _ = history_retrieval.train_history_retrieval(  # its own figures: the test's below
+            split.train, None, split.index.users, split.index.titles, config.history, config.seed, verbose=0)
         figures = _retrieval_figures(tables.scores(history_retrieval.rating_rows(split.train, split.index)), split)
         if history:
             results["edgerank_history_retrieval"] = figures
