@@ -234,9 +234,8 @@ def _fit(histories: sparse.csr_matrix, config: HistoryConfig, seed: int, epochs:
 
 
 def train_history_retrieval(train: data.Columns, test: data.Columns | None, user_ids: np.ndarray,
-                            movie_titles: np.ndarray,
-                            config: HistoryConfig, seed: int, verbose: int = 1, implicit: bool = False,
-                            strategy: tf.distribute.Strategy | None = None,
+                            movie_titles: np.ndarray, config: HistoryConfig, seed: int, verbose: int = 1,
+                            implicit: bool = False, strategy: tf.distribute.Strategy | None = None,
                             histories: sparse.csr_matrix | None = None) -> tuple[RetrievalTables, dict[str, float]]:
     """Chooses the epochs on a validation split, trains on all training ratings, evaluates on the test split.
 
